@@ -1,0 +1,17 @@
+//! Wire types shared by `amikad` and `amika-ctl`.
+//!
+//! Everything here is plain data with serde derives: the daemon and the client agree on these
+//! shapes and on the route paths in [`paths`], and nothing else. The crate deliberately has no
+//! I/O, so the client never links storage or SQLite code.
+
+pub mod error;
+pub mod image;
+pub mod names;
+pub mod paths;
+pub mod sandbox;
+pub mod status;
+
+pub use error::{ApiError, ErrorCode};
+pub use image::{Image, ImageSource, ImageState};
+pub use sandbox::{Base, BaseKind, CreateSandbox, Sandbox, SandboxState, SetupState};
+pub use status::Status;

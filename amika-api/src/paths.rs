@@ -1,0 +1,18 @@
+//! Route paths of the v1 API, so the daemon's route table and the client never disagree.
+
+/// Daemon version, storage backend and pool usage.
+pub const STATUS: &str = "/v1/status";
+/// The image collection: `GET` lists.
+pub const IMAGES: &str = "/v1/images";
+/// The sandbox collection: `GET` lists, `POST` creates.
+pub const SANDBOXES: &str = "/v1/sandboxes";
+
+/// One image: `PUT` imports a tar stream under this name, `GET` shows, `DELETE` removes.
+pub fn image(name: &str) -> String {
+    format!("{IMAGES}/{name}")
+}
+
+/// One sandbox by name or id: `GET` shows, `DELETE` removes.
+pub fn sandbox(reference: &str) -> String {
+    format!("{SANDBOXES}/{reference}")
+}

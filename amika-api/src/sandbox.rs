@@ -1,0 +1,121 @@
+//! Sandboxes: writable clones of an image (or, later, a snapshot).
+
+use serde::{Deserialize, Serialize};
+
+/// The sandbox life cycle from the product contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxState {
+    /// The tree is being cloned.
+    Creating,
+    /// Its init process is up.
+    Running,
+    /// Its processes are being stopped.
+    Stopping,
+    /// It has a tree and no processes.
+    Stopped,
+    /// A snapshot of it is being captured.
+    Snapshotting,
+    /// Something went wrong; `error` says what.
+    Failed,
+}
+
+impl SandboxState {
+    /// The name used on the wire and in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Snapshotting => "snapshotting",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The setup-script track, separate from the life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetupState {
+    /// No setup script applies.
+    None,
+    /// The setup script is running.
+    SetupRunning,
+    /// The setup script succeeded.
+    Ok,
+    /// The setup script exited non-zero.
+    SetupFailed,
+    /// The repository could not be cloned.
+    GitFailed,
+}
+
+impl SetupState {
+    /// The name used on the wire and in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::SetupRunning => "setup-running",
+            Self::Ok => "ok",
+            Self::SetupFailed => "setup-failed",
+            Self::GitFailed => "git-failed",
+        }
+    }
+}
+
+/// What kind of tree a sandbox was cloned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseKind {
+    /// An image (imported or built from a preset).
+    Image,
+    /// A captured snapshot.
+    Snapshot,
+}
+
+/// The tree a sandbox was cloned from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    /// Image or snapshot.
+    pub kind: BaseKind,
+    /// The base's id.
+    pub id: String,
+    /// The base's name at the time of creation.
+    pub name: String,
+}
+
+/// A sandbox as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sandbox {
+    /// Stable identifier.
+    pub id: String,
+    /// Unique DNS-label name; also the hostname inside.
+    pub name: String,
+    /// Life-cycle state.
+    pub state: SandboxState,
+    /// Setup-script track.
+    pub setup: SetupState,
+    /// What it was cloned from.
+    pub base: Base,
+    /// Why it failed, for `failed`.
+    pub error: Option<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// RFC 3339 time of the last state change.
+    pub updated_at: String,
+}
+
+/// `POST /v1/sandboxes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandbox {
+    /// The name; generated as `{color}-{city}` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Clone this image. Exclusive with `preset`.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Clone this preset's image, building it first if needed. Exclusive with `image`.
+    #[serde(default)]
+    pub preset: Option<String>,
+}

@@ -1,0 +1,3 @@
+//! Storage: the pool that holds images, sandboxes and snapshots.
+
+pub mod pool;
