@@ -1,0 +1,133 @@
+//! The HTTP/1.1 + JSON API on a Unix socket.
+//!
+//! Handlers decode the request, call one service function on a blocking thread, and encode
+//! the result; the rules live in [`crate::service`]. Every request is logged once, with its
+//! method, path, status and duration.
+
+mod images;
+pub mod reply;
+mod routes;
+mod sandboxes;
+mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::service::Service;
+
+/// The largest JSON request body accepted.
+const MAX_JSON_BODY: usize = 1 << 20;
+
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish, up to a deadline.
+pub async fn serve(listener: UnixListener, service: Arc<Service>, shutdown: impl Future) {
+    // Connections may be upgraded (interactive sessions), which hyper's own graceful helper
+    // does not cover, so each connection task watches this flag and drains itself.
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                match accepted {
+                    Ok((stream, _)) => {
+                        let task = connection(stream, service.clone(), stopping_rx.clone());
+                        connections.spawn(task);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                }
+                while connections.try_join_next().is_some() {}
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        connections = connections.len(),
+        "stopped accepting; draining"
+    );
+    let _ = stopping_tx.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_DEADLINE, drained).await.is_err() {
+        tracing::warn!(deadline = ?DRAIN_DEADLINE, "requests still running at the deadline");
+        connections.abort_all();
+    }
+}
+
+async fn connection(
+    stream: UnixStream,
+    service: Arc<Service>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let handler = service_fn(move |request| {
+        let service = service.clone();
+        async move { Ok::<_, std::convert::Infallible>(logged(service, request).await) }
+    });
+    let connection = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), handler)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = async { drop(stopping.wait_for(|s| *s).await) } => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn logged(service: Arc<Service>, request: Request<Incoming>) -> reply::Reply {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let reply = routes::route(service, request).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = reply.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    reply
+}
+
+/// Runs a synchronous service call on the blocking pool.
+pub async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Error::Internal(format!("service task failed: {e}"))))
+}
+
+/// Reads and decodes a JSON request body, with a size limit.
+pub async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T> {
+    let body = Limited::new(request.into_body(), MAX_JSON_BODY)
+        .collect()
+        .await
+        .map_err(|e| Error::InvalidRequest(format!("reading the request body: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|e| Error::InvalidRequest(format!("invalid JSON request: {e}")))
+}

@@ -1,0 +1,24 @@
+//! The amika daemon as a library: everything `amikad` does, organised so that each part can
+//! be read and tested on its own.
+//!
+//! - [`api`]: the HTTP/JSON route table and handlers on the Unix socket.
+//! - [`service`]: the product's rules, callable without HTTP.
+//! - [`state`]: SQLite rows and the intent journal; the only place with SQL.
+//! - [`storage`]: the pool behind one trait, with the btrfs backend and the embedded pool.
+//! - [`safefs`] and [`unpack`]: writes confined to a tree, and the tar unpacker built on them.
+//! - [`daemon`]: start-up and shutdown in their fixed order.
+
+pub mod api;
+pub mod command;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod failpoint;
+pub mod lock;
+pub mod names;
+pub mod presets;
+pub mod safefs;
+pub mod service;
+pub mod state;
+pub mod storage;
+pub mod unpack;

@@ -1,0 +1,164 @@
+//! Sandboxes (storage side): create by cloning a base, list, show, delete.
+//!
+//! Processes are not started yet: a created sandbox is a tree in the `stopped` state. The
+//! process runtime will hook in after the clone step of [`Service::create_sandbox`] and before
+//! the tree delete in [`Service::delete_sandbox`].
+
+use amika_api::{Base, BaseKind, CreateSandbox, ImageState, Sandbox, SandboxState};
+
+use super::images::DEFAULT_PRESET;
+use super::Service;
+use crate::error::{Error, Result};
+use crate::state::{is_unique_violation, rfc3339, ImageRow, OperationKind, SandboxRow};
+use crate::storage::TreeRef;
+use crate::{failpoint, names};
+
+/// How many generated names to try before giving up; with ~2,000 combinations a collision
+/// streak this long means the namespace is nearly full.
+const NAME_ATTEMPTS: usize = 32;
+
+impl From<SandboxRow> for Sandbox {
+    fn from(row: SandboxRow) -> Self {
+        Sandbox {
+            id: row.id,
+            name: row.name,
+            state: row.state,
+            setup: row.setup,
+            base: Base {
+                kind: row.base_kind,
+                id: row.base_id,
+                name: row.base_name,
+            },
+            error: row.error,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
+}
+
+impl Service {
+    /// Every sandbox.
+    pub fn list_sandboxes(&self) -> Result<Vec<Sandbox>> {
+        Ok(self
+            .store
+            .list_sandboxes()?
+            .into_iter()
+            .map(Sandbox::from)
+            .collect())
+    }
+
+    /// One sandbox by name or id.
+    pub fn sandbox(&self, reference: &str) -> Result<Sandbox> {
+        self.find_sandbox(reference).map(Sandbox::from)
+    }
+
+    fn find_sandbox(&self, reference: &str) -> Result<SandboxRow> {
+        self.store
+            .find_sandbox(reference)?
+            .ok_or_else(|| Error::not_found("sandbox", reference))
+    }
+
+    /// Creates a sandbox as a clone of an image.
+    ///
+    /// Steps: choose the name and base; write the row (`creating`) and the intent together;
+    /// clone the base's tree; mark the row `stopped` and close the intent together. A crash
+    /// between the steps leaves an intent that start-up reconciliation rolls back.
+    pub fn create_sandbox(&self, request: &CreateSandbox) -> Result<Sandbox> {
+        let base = self.resolve_base(request)?;
+        let name = match &request.name {
+            Some(name) => {
+                names::validate("sandbox", name)?;
+                name.clone()
+            }
+            None => self.generate_sandbox_name()?,
+        };
+        let id = names::new_id();
+        let op = self
+            .store
+            .insert_creating_sandbox(&id, &name, BaseKind::Image, &base.id, &base.name)
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!(
+                        "sandbox '{name}' already exists; choose another name or delete it first"
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+
+        let tree = TreeRef::sandbox(&id);
+        if let Err(err) = self.storage.clone_from(&TreeRef::image(&base.id), &tree) {
+            tracing::warn!(sandbox = %name, error = %err, "clone failed; undoing");
+            self.store.delete_sandbox(&id, Some(op))?;
+            return Err(err.into());
+        }
+        failpoint::hit("sandbox-create:after-clone");
+        self.store
+            .set_sandbox_state(&id, SandboxState::Stopped, None, Some(op))?;
+        tracing::info!(sandbox = %name, id = %id, image = %base.name, "sandbox created");
+        self.sandbox(&id)
+    }
+
+    fn resolve_base(&self, request: &CreateSandbox) -> Result<ImageRow> {
+        match (&request.image, &request.preset) {
+            (Some(_), Some(_)) => Err(Error::InvalidRequest(
+                "give either an image or a preset, not both".into(),
+            )),
+            (Some(image), None) => {
+                let row = self.find_image(image)?;
+                match row.state {
+                    ImageState::Ready => Ok(row),
+                    ImageState::Building => Err(Error::Conflict(format!(
+                        "image '{image}' is still being built; wait for it to finish"
+                    ))),
+                    ImageState::Failed => Err(Error::Conflict(format!(
+                        "image '{image}' failed ({}); delete it and import it again",
+                        row.error.as_deref().unwrap_or("no reason recorded")
+                    ))),
+                }
+            }
+            (None, Some(preset)) => self.ensure_preset(preset),
+            (None, None) => self.ensure_preset(DEFAULT_PRESET),
+        }
+    }
+
+    fn generate_sandbox_name(&self) -> Result<String> {
+        for _ in 0..NAME_ATTEMPTS {
+            let name = names::generate();
+            if !self.store.sandbox_name_taken(&name)? {
+                return Ok(name);
+            }
+        }
+        Err(Error::Conflict(
+            "could not find a free generated name; pass --name".into(),
+        ))
+    }
+
+    /// Deletes a sandbox and its tree. `force` allows deleting one that is mid-snapshot.
+    pub fn delete_sandbox(&self, reference: &str, force: bool) -> Result<()> {
+        let row = self.find_sandbox(reference)?;
+        match row.state {
+            SandboxState::Creating => {
+                return Err(Error::Conflict(format!(
+                    "sandbox '{}' is still being created; wait for it to finish",
+                    row.name
+                )))
+            }
+            SandboxState::Snapshotting if !force => {
+                return Err(Error::Conflict(format!(
+                    "sandbox '{}' is being snapshotted; wait, or pass --force",
+                    row.name
+                )))
+            }
+            _ => {}
+        }
+        let op = self
+            .store
+            .begin_operation(OperationKind::DeleteSandbox, &row.id)?;
+        self.storage.delete(&TreeRef::sandbox(&row.id))?;
+        failpoint::hit("sandbox-delete:after-tree");
+        self.store.delete_sandbox(&row.id, Some(op))?;
+        tracing::info!(sandbox = %row.name, id = %row.id, "sandbox deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! Versioned schema migrations, applied in order inside one transaction each.
+//!
+//! `PRAGMA user_version` records how many have run. A migration, once released, never
+//! changes: new needs get a new entry at the end.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: images, sandboxes and the operation journal.
+    "CREATE TABLE images (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        source      TEXT NOT NULL,
+        preset      TEXT,
+        state       TEXT NOT NULL,
+        size_bytes  INTEGER,
+        error       TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE sandboxes (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        state       TEXT NOT NULL,
+        setup_state TEXT NOT NULL DEFAULT 'none',
+        base_kind   TEXT NOT NULL,
+        base_id     TEXT NOT NULL,
+        base_name   TEXT NOT NULL,
+        error       TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE operations (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,
+        object_id   TEXT NOT NULL,
+        started_at  INTEGER NOT NULL
+    );",
+];
+
+/// Runs every migration newer than the database's `user_version`.
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database schema is version {current}, newer than this amikad knows \
+             ({}); run a newer amikad",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied state migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+    }
+}

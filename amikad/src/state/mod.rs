@@ -1,0 +1,71 @@
+//! The state store: SQLite holding images, sandboxes and the operation journal.
+//!
+//! SQL lives in this module and nowhere else. Every function takes `&Store` and runs its
+//! statements under one lock on one connection: the daemon's writes are small and few, and a
+//! single connection makes "database is locked" impossible from our own side.
+
+mod images;
+mod migrations;
+mod operations;
+mod sandboxes;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+pub use images::ImageRow;
+pub use operations::OperationKind;
+pub use sandboxes::SandboxRow;
+
+/// A handle on the SQLite database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> rusqlite::Result<Store> {
+        let mut conn = Connection::open(path)?;
+        // WAL keeps readers off the writer's back; FULL sync makes each committed intent
+        // survive a power loss, not only a process crash, which the journal relies on.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::apply(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent (the transaction
+        // rolls back on drop), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Seconds since the Unix epoch, the unit every timestamp column uses.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Renders a stored timestamp as RFC 3339 for the API.
+pub fn rfc3339(secs: i64) -> String {
+    let t = UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// True when `e` is a UNIQUE constraint failure, i.e. a duplicate name.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}
