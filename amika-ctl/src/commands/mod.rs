@@ -1,0 +1,34 @@
+//! One module per command group; each command is a few API calls and a rendering.
+
+mod delete;
+mod image;
+mod sandbox;
+mod status;
+
+use amika_api::names;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+use crate::error::CtlError;
+
+/// Runs the parsed command line against the daemon.
+pub async fn run(cli: Cli) -> Result<(), CtlError> {
+    let client = Client::new(cli.socket);
+    match cli.command {
+        Command::Status => status::run(&client, cli.output).await,
+        Command::Image(command) => image::run(&client, cli.output, command).await,
+        Command::Sandbox(command) => sandbox::run(&client, cli.output, command).await,
+    }
+}
+
+/// Refuses a malformed name before it is put into a request path.
+///
+/// Ids pass too: the daemon's ids are lower-case hex, a subset of the name rule.
+fn check_name(name: &str) -> Result<(), CtlError> {
+    names::check(name).map_err(CtlError::Usage)
+}
+
+/// [`check_name`] for every name, so a multi-name command fails before doing anything.
+fn check_names(names: &[String]) -> Result<(), CtlError> {
+    names.iter().try_for_each(|name| check_name(name))
+}
