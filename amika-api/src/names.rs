@@ -26,7 +26,9 @@ pub fn check(name: &str) -> Result<(), String> {
         ));
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err(format!("name '{name}' must start and end with a letter or digit"));
+        return Err(format!(
+            "name '{name}' must start and end with a letter or digit"
+        ));
     }
     Ok(())
 }
@@ -44,7 +46,17 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["", "-a", "a-", "Abc", "a_b", "a.b", "a/b", "..", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Abc",
+            "a_b",
+            "a.b",
+            "a/b",
+            "..",
+            &"x".repeat(64),
+        ] {
             assert!(check(bad).is_err(), "{bad} should be refused");
         }
     }

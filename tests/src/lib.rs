@@ -1,1 +1,353 @@
-//! placeholder
+//! A harness for integration tests: a real `amikad` on a fresh loop-backed btrfs pool in a
+//! temporary directory, driven through the real `amika-ctl` over the real socket.
+//!
+//! Tests must run as root (the daemon mounts and makes subvolumes). The binaries are the ones
+//! `cargo build --bins` put beside the test executable; `make test` builds them first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a daemon may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Size of each test daemon's pool image: small, sparse, and enough for busybox trees.
+const TEST_POOL_SIZE: &str = "1G";
+
+/// The directory holding the workspace's built binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the executable has a path");
+    let dir = exe.parent().expect("the executable has a directory");
+    // Test executables live in target/<profile>/deps, other binaries in target/<profile>.
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("deps has a parent").to_owned()
+    } else {
+        dir.to_owned()
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first with `cargo build --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests need root: amikad mounts a btrfs pool and creates subvolumes"
+    );
+}
+
+/// A running test daemon and its private state directory.
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+    pool_size: String,
+}
+
+impl Daemon {
+    /// Starts a daemon on a fresh embedded pool and waits until it serves.
+    pub fn start() -> Daemon {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts a daemon with extra environment variables (for example armed failpoints).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
+        Self::start_with(env, TEST_POOL_SIZE)
+    }
+
+    /// Starts a daemon with extra environment variables and a pool of `pool_size` (`4G`).
+    pub fn start_with(env: &[(&str, &str)], pool_size: &str) -> Daemon {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("amika-test-")
+            .tempdir_in("/var/tmp")
+            .expect("create a temporary directory in /var/tmp");
+        let mut daemon = Daemon {
+            dir,
+            child: None,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            pool_size: pool_size.to_owned(),
+        };
+        daemon.launch();
+        daemon
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("amikad.sock")
+    }
+
+    /// The mounted pool.
+    pub fn pool(&self) -> PathBuf {
+        self.state_dir().join("pool")
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("amikad.log")).unwrap_or_default()
+    }
+
+    /// The command that starts a daemon on this state directory serving `socket`, for tests
+    /// that start a second one by hand.
+    pub fn command(&self, socket: &Path) -> Command {
+        let mut cmd = Command::new(binary("amikad"));
+        cmd.arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--socket")
+            .arg(socket)
+            .arg("--pool-size")
+            .arg(&self.pool_size)
+            .env("AMIKA_LOG", "info,amikad=debug");
+        cmd
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("amikad.log"))
+            .expect("open the daemon log");
+        let mut cmd = self.command(&self.socket());
+        cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        let mut child = cmd.spawn().expect("spawn amikad");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "amikad exited with {status} during start-up:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "amikad not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it; returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon is running");
+        signal(&child, nix::sys::signal::Signal::SIGTERM);
+        child.wait().expect("wait for amikad")
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&child, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for a daemon that is expected to die on its own (an armed failpoint).
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon is running");
+        child.wait().expect("wait for amikad")
+    }
+
+    /// Starts the daemon again on the same state directory, without the extra environment.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.extra_env.clear();
+        self.launch();
+    }
+
+    /// Starts it again after [`Daemon::stop`] or a crash, without the extra environment.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "daemon still running");
+        self.extra_env.clear();
+        self.launch();
+    }
+
+    /// Runs `amika-ctl` against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        ctl_at(&self.socket(), args)
+    }
+
+    /// Runs `amika-ctl` and expects success; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "amika-ctl {args:?} failed with {}:\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs `amika-ctl -o json` and expects success; returns the parsed JSON.
+    pub fn ctl_json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["-o", "json"];
+        full.extend_from_slice(args);
+        let stdout = self.ctl_ok(&full);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("amika-ctl {args:?} printed invalid JSON ({e}): {stdout}"))
+    }
+
+    /// Runs `amika-ctl` and expects failure with `code`; returns stderr.
+    pub fn ctl_fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.ctl(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "amika-ctl {args:?} should exit {code}; stdout: {} stderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    /// Ids of the trees of one area (`images`, `sandboxes`, `staging`) present in the pool.
+    pub fn trees(&self, area: &str) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.pool().join(area))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        // The daemon leaves its pool mounted on purpose; a test must not leave it behind.
+        let pool = self.pool();
+        let _ = Command::new("umount").arg(&pool).status();
+    }
+}
+
+fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, sig);
+}
+
+/// Runs `amika-ctl` against any socket path.
+pub fn ctl_at(socket: &Path, args: &[&str]) -> Output {
+    Command::new(binary("amika-ctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run amika-ctl")
+}
+
+/// Sends one HTTP request straight to the socket, bypassing the client's own checks.
+/// Returns the status code and the body.
+pub fn raw_request(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: amika\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Helpers to write tar archives for import tests, including ones a well-behaved archiver
+/// would refuse to make.
+pub mod archive {
+    /// Fills the numeric fields every real archiver writes: owner and modification time.
+    fn stamp(header: &mut tar::Header, owner: u64) {
+        header.set_uid(owner);
+        header.set_gid(owner);
+        header.set_mtime(1_700_000_000);
+    }
+
+    /// Appends a regular file entry with an arbitrary (unchecked) path.
+    pub fn raw_file(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        stamp(&mut header, 0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, data).expect("append raw entry");
+    }
+
+    /// Appends a symlink entry with an arbitrary target.
+    pub fn raw_symlink(builder: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        header.set_size(0);
+        header.set_mode(0o777);
+        stamp(&mut header, 0);
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_cksum();
+        builder
+            .append(&header, &[][..])
+            .expect("append raw symlink");
+    }
+
+    /// Appends a directory entry.
+    pub fn dir(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).expect("valid path");
+        header.set_size(0);
+        header.set_mode(mode);
+        stamp(&mut header, 0);
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_cksum();
+        builder.append(&header, &[][..]).expect("append dir");
+    }
+
+    /// Appends a regular file with owner and mode.
+    pub fn file(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32, uid: u64) {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).expect("valid path");
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        stamp(&mut header, uid);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, data).expect("append file");
+    }
+}

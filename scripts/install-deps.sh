@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian 12 packages amika needs to build, run and test.
+# btrfs-progs: mkfs.btrfs for the embedded pool; libbtrfsutil-dev and libclang-dev: the btrfs
+# bindings; busybox-static: the minimal preset; zstd: compressed image tests.
+set -eu
+packages="btrfs-progs libbtrfsutil-dev libclang-dev pkg-config busybox-static zstd util-linux"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi

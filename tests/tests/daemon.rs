@@ -1,0 +1,96 @@
+//! The daemon as a process: status, restarts, the state-directory lock, crash recovery and
+//! an unreachable socket.
+
+use amika_tests::{ctl_at, Daemon};
+
+#[test]
+fn status_reports_the_embedded_loop_pool() {
+    let daemon = Daemon::start();
+    let status = daemon.ctl_json(&["status"]);
+    assert_eq!(status["backend"], "btrfs");
+    assert_eq!(status["pool_origin"], "embedded-loop");
+    assert!(
+        status["size_bytes"].as_u64().unwrap() > 900 << 20,
+        "{status}"
+    );
+    assert!(status["free_bytes"].as_u64().unwrap() > 0);
+    assert!(daemon.state_dir().join("pool.img").exists());
+    let text = daemon.ctl_ok(&["status"]);
+    assert!(text.contains("btrfs"), "{text}");
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let mut daemon = Daemon::start();
+    daemon.ctl_ok(&["sandbox", "create", "--name", "keeper"]);
+    let exit = daemon.stop();
+    assert!(exit.success(), "SIGTERM ends the daemon cleanly: {exit}");
+    // Unmount too, so the restart exercises remounting the pool image.
+    assert!(std::process::Command::new("umount")
+        .arg(daemon.pool())
+        .status()
+        .unwrap()
+        .success());
+    daemon.start_again();
+    let shown = daemon.ctl_json(&["sandbox", "show", "keeper"]);
+    assert_eq!(shown["state"], "stopped");
+    assert_eq!(daemon.trees("sandboxes").len(), 1);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let daemon = Daemon::start();
+    let out = daemon
+        .command(&daemon.state_dir().join("other.sock"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another amikad"), "{stderr}");
+    // The first daemon is unharmed.
+    daemon.ctl_ok(&["status"]);
+}
+
+#[test]
+fn a_crash_between_clone_and_row_leaves_neither_tree_nor_row() {
+    let mut daemon = Daemon::start_with_env(&[("AMIKA_FAILPOINTS", "sandbox-create:after-clone")]);
+    let out = daemon.ctl(&["sandbox", "create", "--name", "doomed"]);
+    assert!(!out.status.success(), "the daemon died mid-create");
+    assert!(!daemon.wait_for_exit().success());
+    assert_eq!(
+        daemon.trees("sandboxes").len(),
+        1,
+        "the crash left the clone behind"
+    );
+
+    daemon.start_again();
+    assert!(
+        daemon.trees("sandboxes").is_empty(),
+        "the orphan clone was removed"
+    );
+    daemon.ctl_fails(&["sandbox", "show", "doomed"], 1);
+    let list = daemon.ctl_json(&["sandbox", "list"]);
+    assert_eq!(list, serde_json::json!([]));
+    // The name is free again.
+    daemon.ctl_ok(&["sandbox", "create", "--name", "doomed"]);
+}
+
+#[test]
+fn a_crash_mid_delete_finishes_the_delete_on_restart() {
+    let mut daemon = Daemon::start_with_env(&[("AMIKA_FAILPOINTS", "sandbox-delete:after-tree")]);
+    daemon.ctl_ok(&["sandbox", "create", "--name", "going"]);
+    assert!(!daemon.ctl(&["sandbox", "delete", "going"]).status.success());
+    daemon.wait_for_exit();
+    daemon.start_again();
+    daemon.ctl_fails(&["sandbox", "show", "going"], 1);
+    assert!(daemon.trees("sandboxes").is_empty());
+}
+
+#[test]
+fn an_unreachable_daemon_is_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ctl_at(&dir.path().join("none.sock"), &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("none.sock"), "{stderr}");
+}
