@@ -5,13 +5,21 @@
 //! I/O, so the client never links storage or SQLite code.
 
 pub mod error;
+pub mod events;
+pub mod exec;
 pub mod image;
 pub mod names;
 pub mod paths;
 pub mod sandbox;
 pub mod status;
+pub mod stream;
 
 pub use error::{ApiError, ErrorCode};
 pub use image::{Image, ImageSource, ImageState};
-pub use sandbox::{Base, BaseKind, CreateSandbox, Sandbox, SandboxState, SetupState};
+pub use events::Event;
+pub use exec::ExecRequest;
+pub use sandbox::{
+    Base, BaseKind, CreateSandbox, Limits, NetworkMode, Sandbox, SandboxState, SetupState,
+    StopSandbox,
+};
 pub use status::Status;

@@ -16,3 +16,21 @@ pub fn image(name: &str) -> String {
 pub fn sandbox(reference: &str) -> String {
     format!("{SANDBOXES}/{reference}")
 }
+
+/// The event stream.
+pub const EVENTS: &str = "/v1/events";
+
+/// `POST`: start a stopped sandbox.
+pub fn sandbox_start(reference: &str) -> String {
+    format!("{SANDBOXES}/{reference}/start")
+}
+
+/// `POST` with a [`crate::StopSandbox`] body: stop a running sandbox.
+pub fn sandbox_stop(reference: &str) -> String {
+    format!("{SANDBOXES}/{reference}/stop")
+}
+
+/// `POST` with an [`crate::ExecRequest`] body and an upgrade: run a command inside.
+pub fn sandbox_exec(reference: &str) -> String {
+    format!("{SANDBOXES}/{reference}/exec")
+}

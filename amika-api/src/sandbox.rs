@@ -84,8 +84,44 @@ pub struct Base {
     pub name: String,
 }
 
+/// How a sandbox reaches the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// Share the host's network namespace (and its `/etc/resolv.conf`).
+    #[default]
+    Host,
+    /// A namespace of its own with only loopback up.
+    None,
+}
+
+impl NetworkMode {
+    /// The name used on the wire and in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Resource limits, enforced through the sandbox's cgroup. `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory limit in bytes.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// CPU limit in cores, e.g. `1.5`.
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes and threads.
+    #[serde(default)]
+    pub pids: Option<u64>,
+}
+
 /// A sandbox as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sandbox {
     /// Stable identifier.
     pub id: String,
@@ -99,6 +135,12 @@ pub struct Sandbox {
     pub base: Base,
     /// Why it failed, for `failed`.
     pub error: Option<String>,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The init process's pid on the host, while running.
+    pub pid: Option<i32>,
     /// RFC 3339 creation time.
     pub created_at: String,
     /// RFC 3339 time of the last state change.
@@ -106,7 +148,7 @@ pub struct Sandbox {
 }
 
 /// `POST /v1/sandboxes`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
     /// The name; generated as `{color}-{city}` when absent.
@@ -118,4 +160,19 @@ pub struct CreateSandbox {
     /// Clone this preset's image, building it first if needed. Exclusive with `image`.
     #[serde(default)]
     pub preset: Option<String>,
+    /// Network mode; `host` when absent.
+    #[serde(default)]
+    pub network: NetworkMode,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `POST /v1/sandboxes/{ref}/stop`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopSandbox {
+    /// Seconds between SIGTERM and SIGKILL; 10 when absent.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }

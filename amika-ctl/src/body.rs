@@ -21,20 +21,17 @@ const CHANNEL_DEPTH: usize = 4;
 pub const CHUNK_SIZE: usize = 256 * 1024;
 
 /// A local failure while producing the upload, naming the path concerned.
+///
+/// Only the message is kept: the error travels through the HTTP stack as a boxed cause and
+/// comes back out as a sentence for the user.
 #[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
-pub struct UploadError {
-    context: String,
-    source: io::Error,
-}
+#[error("{0}")]
+pub struct UploadError(String);
 
 impl UploadError {
-    /// Describes a failed step; `context` should name the path.
-    pub fn new(context: impl Into<String>, source: io::Error) -> Self {
-        Self {
-            context: context.into(),
-            source,
-        }
+    /// A failure described by `message`, which should name the path.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
     }
 }
 
@@ -143,8 +140,8 @@ impl Body for UploadBody {
             }
             None => {
                 self.finished = true;
-                let err = io::Error::other("the archive reader stopped without finishing");
-                Some(Err(UploadError::new("upload aborted", err)))
+                let message = "upload aborted: the archive reader stopped without finishing";
+                Some(Err(UploadError::new(message)))
             }
         };
         Poll::Ready(frame)
@@ -206,11 +203,7 @@ mod tests {
     fn a_reported_failure_reaches_the_body() {
         let (producer, body) = channel(Progress::hidden());
         let feeder = std::thread::spawn(move || {
-            let err = io::Error::from(io::ErrorKind::PermissionDenied);
-            producer.finish(Err(UploadError::new(
-                "cannot read /srv/root/etc/shadow",
-                err,
-            )));
+            producer.finish(Err(UploadError::new("cannot read /srv/root/etc/shadow")));
         });
         let err = runtime().block_on(drain(body)).unwrap_err();
         assert!(

@@ -30,8 +30,7 @@ const HINT_NOT_RUNNING: &str =
     "is the daemon running? Start it, or point --socket / AMIKA_SOCKET at its socket";
 const HINT_PERMISSION: &str = "the socket is open to root and the amika group only; \
      run as root, or add your user to the amika group and log in again";
-const HINT_DROPPED: &str =
-    "amikad closed the connection before answering; it may have stopped, see its log";
+const HINT_DROPPED: &str = "it may have stopped or crashed; see its log";
 
 type RequestBody = Either<Full<Bytes>, UploadBody>;
 
@@ -132,7 +131,8 @@ impl Client {
         }
     }
 
-    /// Sorts a transport failure into "our upload failed" and "the daemon is not there".
+    /// Sorts a transport failure: our upload failed, the daemon spoke something other than
+    /// HTTP, or the daemon is not there.
     fn classify(&self, err: &legacy::Error) -> CtlError {
         if let Some(upload) = find_cause::<UploadError>(err) {
             return CtlError::Local(upload.to_string());
@@ -146,6 +146,9 @@ impl Client {
                 _ => HINT_NOT_RUNNING,
             };
             return self.unreachable(io.to_string(), hint);
+        }
+        if find_cause::<hyper::Error>(err).is_some_and(hyper::Error::is_parse) {
+            return CtlError::BadResponse(describe(err));
         }
         self.unreachable(describe(err), HINT_DROPPED)
     }
@@ -194,7 +197,7 @@ struct LooseError {
 }
 
 /// Turns a non-2xx answer into an error, however little of its body makes sense.
-pub(crate) fn failure(status: StatusCode, body: &[u8]) -> CtlError {
+fn failure(status: StatusCode, body: &[u8]) -> CtlError {
     if let Ok(api) = serde_json::from_slice::<ApiError>(body) {
         return CtlError::Api(api);
     }

@@ -35,7 +35,10 @@ pub fn start(path: &Path, progress: Progress) -> Result<Upload, CtlError> {
     let (producer, body) = body::channel(progress);
     if metadata.is_dir() {
         fs::read_dir(path).map_err(|e| CtlError::io(format!("cannot read {shown}"), e))?;
-        let dir = path.to_path_buf();
+        // The archiver follows no symlink, the top one included; a link the user named on the
+        // command line is meant to be followed, so resolve it here.
+        let dir = fs::canonicalize(path)
+            .map_err(|e| CtlError::io(format!("cannot resolve {shown}"), e))?;
         tokio::task::spawn_blocking(move || stream_dir(dir, producer));
         return Ok(Upload {
             body,
@@ -58,7 +61,7 @@ pub fn start(path: &Path, progress: Progress) -> Result<Upload, CtlError> {
 
 fn stream_file(mut file: File, prefix: Vec<u8>, path: PathBuf, producer: Producer) {
     let result = copy_chunks(&mut file, prefix, &producer)
-        .map_err(|e| UploadError::new(format!("cannot read {}", path.display()), e));
+        .map_err(|e| UploadError::new(format!("cannot read {}: {e}", path.display())));
     producer.finish(result);
 }
 
@@ -82,9 +85,8 @@ fn stream_dir(dir: PathBuf, producer: Producer) {
     let mut out = producer.writer();
     let result = tarball::write_dir_tar(&dir, &mut out).and_then(|()| out.flush());
     drop(out);
-    producer.finish(
-        result.map_err(|e| UploadError::new(format!("cannot archive {}", dir.display()), e)),
-    );
+    // The archiver's errors already name the entry that failed.
+    producer.finish(result.map_err(|e| UploadError::new(e.to_string())));
 }
 
 #[cfg(test)]

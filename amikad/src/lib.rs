@@ -6,6 +6,7 @@
 //! - [`state`]: SQLite rows and the intent journal; the only place with SQL.
 //! - [`storage`]: the pool behind one trait, with the btrfs backend and the embedded pool.
 //! - [`safefs`] and [`unpack`]: writes confined to a tree, and the tar unpacker built on them.
+//! - [`runtime`]: init processes in namespaces, cgroups, and commands run inside.
 //! - [`daemon`]: start-up and shutdown in their fixed order.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod failpoint;
 pub mod lock;
 pub mod names;
 pub mod presets;
+pub mod runtime;
 pub mod safefs;
 pub mod service;
 pub mod state;

@@ -6,6 +6,15 @@
 use clap::Parser;
 
 fn main() {
+    // The daemon re-executes itself for the two small programs that must start
+    // single-threaded: a sandbox's init, and the helper that enters a sandbox to run a command.
+    let mut args = std::env::args_os().skip(1);
+    match args.next().as_deref().and_then(|a| a.to_str()) {
+        Some(amikad::runtime::init::ARG) => amikad::runtime::init::main(args.collect()),
+        Some(amikad::runtime::exec::ARG) => amikad::runtime::exec::main(args.collect()),
+        _ => {}
+    }
+
     let flags = amikad::config::Flags::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&flags.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

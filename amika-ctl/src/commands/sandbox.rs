@@ -49,6 +49,7 @@ fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
         name: args.name,
         image: args.image,
         preset: args.preset,
+        ..CreateSandbox::default()
     })
 }
 

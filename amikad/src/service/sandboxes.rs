@@ -30,6 +30,9 @@ impl From<SandboxRow> for Sandbox {
                 name: row.base_name,
             },
             error: row.error,
+            network: amika_api::NetworkMode::Host,
+            limits: amika_api::Limits::default(),
+            pid: None,
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
         }

@@ -1,0 +1,9 @@
+//! (in progress)
+
+/// The hidden first argument that selects this program.
+pub const ARG: &str = "__amika-init";
+
+/// Entry point.
+pub fn main(_args: Vec<std::ffi::OsString>) -> ! {
+    std::process::exit(1)
+}

@@ -1,0 +1,8 @@
+//! The process runtime: a sandbox's init in its own namespaces, its cgroup, and commands
+//! run inside it.
+
+pub mod caps;
+pub mod cgroup;
+pub mod exec;
+pub mod init;
+pub mod spawn;
