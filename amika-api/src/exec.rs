@@ -16,6 +16,10 @@ pub const UPGRADE_PROTOCOL: &str = "amika-stream";
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     /// The program and its arguments; looked up on the sandbox's `PATH`.
+    ///
+    /// Empty means the user's login shell from the sandbox's `/etc/passwd`, started as a login
+    /// shell: what `connect` asks for.
+    #[serde(default)]
     pub command: Vec<String>,
     /// `amika` (the default) or `root`.
     #[serde(default)]

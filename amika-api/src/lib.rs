@@ -15,9 +15,9 @@ pub mod status;
 pub mod stream;
 
 pub use error::{ApiError, ErrorCode};
-pub use image::{Image, ImageSource, ImageState};
 pub use events::Event;
 pub use exec::ExecRequest;
+pub use image::{Image, ImageSource, ImageState};
 pub use sandbox::{
     Base, BaseKind, CreateSandbox, Limits, NetworkMode, Sandbox, SandboxState, SetupState,
     StopSandbox,

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
+use amika_api::NetworkMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::values::{parse_cpus, parse_env, parse_memory};
 
 /// Where the daemon listens unless `--socket` or `AMIKA_SOCKET` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/amika/amikad.sock";
@@ -54,6 +57,11 @@ pub enum Command {
     /// Manage sandboxes.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Print sandbox, image and snapshot events as they happen, until interrupted.
+    ///
+    /// Text output is one `TIME KIND NAME STATE [MESSAGE]` line per event; JSON output is one
+    /// object per line.
+    Events,
 }
 
 /// `amika-ctl image ...`
@@ -84,7 +92,7 @@ pub enum ImageCommand {
 /// `amika-ctl sandbox ...`
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Create a sandbox from an image or a preset.
+    /// Create a sandbox from an image or a preset; it starts running at once.
     Create(CreateArgs),
     /// List sandboxes.
     List {
@@ -106,6 +114,33 @@ pub enum SandboxCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Start stopped sandboxes.
+    Start {
+        /// Sandbox names or ids.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop running sandboxes: SIGTERM to their processes, then SIGKILL after a grace period.
+    Stop {
+        /// Seconds to wait between SIGTERM and SIGKILL (the daemon's default is 10).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Sandbox names or ids.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Run a command inside a running sandbox and exit with its exit code.
+    ///
+    /// Standard input is passed to the command; its output and error output arrive on
+    /// amika-ctl's stdout and stderr as they are written. They stay raw in every output
+    /// format: `-o json` only changes how errors before the start are reported. Interrupting
+    /// amika-ctl (Ctrl-C, SIGTERM, SIGHUP) forwards the signal to the command; a second Ctrl-C
+    /// within a second gives up on the command and exits with 130.
+    Exec(ExecArgs),
+    /// Open an interactive login shell as `amika` inside a running sandbox.
+    Connect(ConnectArgs),
+    /// Like `connect`, and optionally run a command on a terminal instead of the shell.
+    Ssh(SshArgs),
 }
 
 /// `amika-ctl sandbox create` options.
@@ -120,6 +155,112 @@ pub struct CreateArgs {
     /// Clone this preset's image, building it first if it does not exist yet.
     #[arg(long)]
     pub preset: Option<String>,
+    /// Network: `host` shares the host's network, `none` has loopback only.
+    #[arg(long, value_enum, default_value_t = Network::Host)]
+    pub network: Network,
+    /// Memory limit with a binary unit, e.g. 512M or 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory: Option<u64>,
+    /// CPU limit in cores, e.g. 2 or 0.5.
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+    /// Most processes and threads the sandbox may have at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pids: Option<u64>,
+    /// Once created (and shown), open an interactive shell in it as `connect` does, and exit
+    /// with the shell's exit code.
+    #[arg(long)]
+    pub connect: bool,
+}
+
+/// The network modes `sandbox create` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Network {
+    /// Share the host's network.
+    Host,
+    /// Loopback only.
+    None,
+}
+
+impl From<Network> for NetworkMode {
+    fn from(network: Network) -> Self {
+        match network {
+            Network::Host => Self::Host,
+            Network::None => Self::None,
+        }
+    }
+}
+
+/// The users a command can run as inside a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum User {
+    /// The unprivileged sandbox user (uid 1000).
+    Amika,
+    /// Root inside the sandbox.
+    Root,
+}
+
+impl User {
+    /// The name sent to the daemon.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Amika => "amika",
+            Self::Root => "root",
+        }
+    }
+}
+
+/// `amika-ctl sandbox exec` options.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Sandbox name or id.
+    pub name: String,
+    /// Run as this user.
+    #[arg(long, value_enum, default_value_t = User::Amika)]
+    pub user: User,
+    /// Working directory inside the sandbox; the user's home by default.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Set an environment variable for the command; repeatable.
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<String>,
+    /// Run the command on a terminal, as an interactive session (output arrives merged).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The command and its arguments; put them after `--` when they start with `-`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// `amika-ctl sandbox connect` options.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Sandbox name or id.
+    pub name: String,
+    /// Run this shell (as a login shell) instead of the user's shell from /etc/passwd.
+    #[arg(long, value_name = "SHELL")]
+    pub shell: Option<String>,
+}
+
+/// `amika-ctl sandbox ssh` options.
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Where to connect and which shell to use.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// A command to run on the terminal instead of the shell.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND",
+        conflicts_with = "shell"
+    )]
+    pub command: Vec<String>,
 }
 
 #[cfg(test)]
@@ -191,6 +332,132 @@ mod tests {
             cli.command,
             Command::Sandbox(SandboxCommand::List { long: true })
         ));
+    }
+
+    fn sandbox(args: &[&str]) -> SandboxCommand {
+        let mut full = vec!["sandbox"];
+        full.extend_from_slice(args);
+        match parse(&full).unwrap().command {
+            Command::Sandbox(command) => command,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn exec(args: &[&str]) -> ExecArgs {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(args);
+        match sandbox(&full) {
+            SandboxCommand::Exec(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_takes_the_command_after_double_dash() {
+        let args = exec(&[
+            "box", "-t", "--user", "root", "-e", "A=1", "--", "ls", "-la",
+        ]);
+        assert_eq!(args.name, "box");
+        assert!(args.tty);
+        assert_eq!(args.user, User::Root);
+        assert_eq!(args.env, ["A=1"]);
+        assert_eq!(args.command, ["ls", "-la"]);
+    }
+
+    #[test]
+    fn exec_options_after_the_command_belong_to_the_command() {
+        let args = exec(&["box", "ls", "-t", "--", "x"]);
+        assert!(!args.tty);
+        assert_eq!(args.command, ["ls", "-t", "--", "x"]);
+        let args = exec(&["-w", "/tmp", "box", "--", "--version"]);
+        assert_eq!(args.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(args.command, ["--version"]);
+        assert_eq!(args.user, User::Amika);
+    }
+
+    #[test]
+    fn exec_needs_a_command_and_well_formed_env() {
+        let err = parse(&["sandbox", "exec", "box"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["sandbox", "exec", "box", "--env", "NOEQUALS", "--", "true"]);
+        assert_eq!(err.unwrap_err().exit_code(), 2);
+        let err = parse(&["sandbox", "exec", "box", "--user", "bob", "--", "true"]);
+        assert_eq!(err.unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn connect_and_ssh_take_a_shell_or_a_command() {
+        let SandboxCommand::Connect(args) = sandbox(&["connect", "box", "--shell", "/bin/zsh"])
+        else {
+            panic!("not connect");
+        };
+        assert_eq!(args.shell.as_deref(), Some("/bin/zsh"));
+        let SandboxCommand::Ssh(args) = sandbox(&["ssh", "box"]) else {
+            panic!("not ssh");
+        };
+        assert!(args.command.is_empty() && args.connect.shell.is_none());
+        let SandboxCommand::Ssh(args) = sandbox(&["ssh", "box", "--", "top", "-b"]) else {
+            panic!("not ssh");
+        };
+        assert_eq!(args.connect.name, "box");
+        assert_eq!(args.command, ["top", "-b"]);
+        let err = parse(&["sandbox", "ssh", "box", "--shell", "sh", "--", "top"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+        assert!(parse(&["sandbox", "connect", "box", "--", "top"]).is_err());
+    }
+
+    #[test]
+    fn create_takes_network_limits_and_connect() {
+        let line = "create --network none --memory 1.5G --cpus 0.5 --pids 64 --connect";
+        let words: Vec<&str> = line.split(' ').collect();
+        let SandboxCommand::Create(args) = sandbox(&words) else {
+            panic!("not create");
+        };
+        assert_eq!(args.network, Network::None);
+        assert_eq!(args.memory, Some(3 << 29));
+        assert_eq!(args.cpus, Some(0.5));
+        assert_eq!(args.pids, Some(64));
+        assert!(args.connect);
+        let SandboxCommand::Create(args) = sandbox(&["create"]) else {
+            panic!("not create");
+        };
+        assert_eq!(args.network, Network::Host);
+        assert!(args.memory.is_none() && args.cpus.is_none() && args.pids.is_none());
+    }
+
+    #[test]
+    fn bad_limits_are_usage_errors() {
+        for bad in [
+            ["--memory", "lots"],
+            ["--memory", "0"],
+            ["--cpus", "0"],
+            ["--cpus", "-2"],
+            ["--pids", "0"],
+            ["--network", "bridge"],
+        ] {
+            let err = parse(&["sandbox", "create", bad[0], bad[1]]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn start_and_stop_take_several_names() {
+        let SandboxCommand::Start { names } = sandbox(&["start", "a", "b"]) else {
+            panic!("not start");
+        };
+        assert_eq!(names, ["a", "b"]);
+        let SandboxCommand::Stop { timeout, names } = sandbox(&["stop", "--timeout", "3", "a"])
+        else {
+            panic!("not stop");
+        };
+        assert_eq!((timeout, names), (Some(3), vec!["a".to_string()]));
+        assert!(parse(&["sandbox", "stop"]).is_err());
+    }
+
+    #[test]
+    fn events_is_a_top_level_command() {
+        let cli = parse(&["-o", "json", "events"]).unwrap();
+        assert!(matches!(cli.command, Command::Events));
     }
 
     #[test]

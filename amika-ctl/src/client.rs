@@ -6,13 +6,14 @@
 
 use std::error::Error as StdError;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use amika_api::ApiError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::{self, Client as HttpClient};
 use hyper_util::rt::TokioExecutor;
 use hyperlocal::UnixConnector;
@@ -30,7 +31,8 @@ const HINT_NOT_RUNNING: &str =
     "is the daemon running? Start it, or point --socket / AMIKA_SOCKET at its socket";
 const HINT_PERMISSION: &str = "the socket is open to root and the amika group only; \
      run as root, or add your user to the amika group and log in again";
-const HINT_DROPPED: &str = "it may have stopped or crashed; see its log";
+/// The hint for a daemon that hung up in the middle of a conversation.
+pub const HINT_DROPPED: &str = "it may have stopped or crashed; see its log";
 
 type RequestBody = Either<Full<Bytes>, UploadBody>;
 
@@ -70,6 +72,29 @@ impl Client {
         decode(path, &answer)
     }
 
+    /// `POST path` without a body, decoding the JSON answer.
+    pub async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, CtlError> {
+        let body = self.send(Method::POST, path, empty(), &[]).await?;
+        decode(path, &body)
+    }
+
+    /// `GET path` for an answer that streams: the body of a 2xx answer, to be read as it
+    /// arrives.
+    pub async fn get_stream(&self, path: &str) -> Result<Incoming, CtlError> {
+        let response = self.respond(Method::GET, path, empty(), &[]).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.into_body());
+        }
+        let body = self.collect(response.into_body()).await?;
+        Err(failure(status, &body))
+    }
+
+    /// The socket this client talks to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// `DELETE path`; the daemon's answer body, if any, is ignored.
     pub async fn delete(&self, path: &str) -> Result<(), CtlError> {
         self.send(Method::DELETE, path, empty(), &[])
@@ -102,6 +127,24 @@ impl Client {
         body: RequestBody,
         headers: &[(hyper::header::HeaderName, &'static str)],
     ) -> Result<Bytes, CtlError> {
+        let response = self.respond(method, path, body, headers).await?;
+        let status = response.status();
+        let body = self.collect(response.into_body()).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(failure(status, &body))
+        }
+    }
+
+    /// Sends one request and returns the answer, whatever its status, with its body unread.
+    async fn respond(
+        &self,
+        method: Method,
+        path: &str,
+        body: RequestBody,
+        headers: &[(hyper::header::HeaderName, &'static str)],
+    ) -> Result<Response<Incoming>, CtlError> {
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = hyperlocal::Uri::new(&self.socket, path).into();
@@ -111,24 +154,19 @@ impl Client {
         for (name, value) in headers {
             request_headers.insert(name, HeaderValue::from_static(value));
         }
-
-        let response = self
-            .http
+        self.http
             .request(request)
             .await
-            .map_err(|e| self.classify(&e))?;
-        let status = response.status();
-        let body = response
-            .into_body()
+            .map_err(|e| self.classify(&e))
+    }
+
+    /// Reads a whole answer body.
+    async fn collect(&self, body: Incoming) -> Result<Bytes, CtlError> {
+        let collected = body
             .collect()
             .await
-            .map_err(|e| self.unreachable(format!("the answer was cut off ({e})"), HINT_DROPPED))?
-            .to_bytes();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(failure(status, &body))
-        }
+            .map_err(|e| self.unreachable(format!("the answer was cut off ({e})"), HINT_DROPPED))?;
+        Ok(collected.to_bytes())
     }
 
     /// Sorts a transport failure: our upload failed, the daemon spoke something other than
@@ -138,14 +176,10 @@ impl Client {
             return CtlError::Local(upload.to_string());
         }
         if err.is_connect() {
-            let Some(io) = find_cause::<io::Error>(err) else {
-                return self.unreachable(describe(err), HINT_NOT_RUNNING);
+            return match find_cause::<io::Error>(err) {
+                Some(io) => self.connect_failed(io),
+                None => self.unreachable(describe(err), HINT_NOT_RUNNING),
             };
-            let hint = match io.kind() {
-                io::ErrorKind::PermissionDenied => HINT_PERMISSION,
-                _ => HINT_NOT_RUNNING,
-            };
-            return self.unreachable(io.to_string(), hint);
         }
         if find_cause::<hyper::Error>(err).is_some_and(hyper::Error::is_parse) {
             return CtlError::BadResponse(describe(err));
@@ -153,7 +187,17 @@ impl Client {
         self.unreachable(describe(err), HINT_DROPPED)
     }
 
-    fn unreachable(&self, reason: String, hint: &'static str) -> CtlError {
+    /// The error for a socket that could not be connected to, with a hint fitting the cause.
+    pub fn connect_failed(&self, err: &io::Error) -> CtlError {
+        let hint = match err.kind() {
+            io::ErrorKind::PermissionDenied => HINT_PERMISSION,
+            _ => HINT_NOT_RUNNING,
+        };
+        self.unreachable(err.to_string(), hint)
+    }
+
+    /// The error for a daemon that cannot be reached or stopped answering.
+    pub fn unreachable(&self, reason: String, hint: &'static str) -> CtlError {
         CtlError::Unreachable {
             socket: self.socket.display().to_string(),
             reason,
@@ -162,7 +206,8 @@ impl Client {
     }
 }
 
-const USER_AGENT_VALUE: &str = concat!("amika-ctl/", env!("CARGO_PKG_VERSION"));
+/// How amika-ctl introduces itself to the daemon.
+pub const USER_AGENT_VALUE: &str = concat!("amika-ctl/", env!("CARGO_PKG_VERSION"));
 
 fn empty() -> RequestBody {
     Either::Left(Full::new(Bytes::new()))
@@ -197,7 +242,7 @@ struct LooseError {
 }
 
 /// Turns a non-2xx answer into an error, however little of its body makes sense.
-fn failure(status: StatusCode, body: &[u8]) -> CtlError {
+pub fn failure(status: StatusCode, body: &[u8]) -> CtlError {
     if let Ok(api) = serde_json::from_slice::<ApiError>(body) {
         return CtlError::Api(api);
     }

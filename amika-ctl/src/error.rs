@@ -63,7 +63,7 @@ pub enum CtlError {
     Local(String),
 
     /// Some items of a multi-item command failed; each was already reported on its own.
-    #[error("{failed} of {total} deletions failed")]
+    #[error("{failed} of {total} operations failed")]
     Partial {
         /// How many items failed.
         failed: usize,

@@ -11,8 +11,13 @@ mod compression;
 mod error;
 mod output;
 mod progress;
+mod session;
+mod signals;
 mod tarball;
+mod terminal;
+mod upgrade;
 mod upload;
+mod values;
 
 use std::process::ExitCode;
 
@@ -24,8 +29,9 @@ use crate::error::CtlError;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.output;
+    terminal::restore_on_panic();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             output::report_error(format, &err);
             ExitCode::from(err.exit_code())
@@ -33,14 +39,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), CtlError> {
+fn run(cli: Cli) -> Result<u8, CtlError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CtlError::io("cannot start the async runtime", e))?;
     let result = runtime.block_on(commands::run(cli));
-    // A reader thread may still be blocked on a pipe after a failed upload; waiting for it
-    // would hang the exit.
+    // A reader thread may still be blocked on a pipe after a failed upload, or on the
+    // terminal after a session; waiting for it would hang the exit.
     runtime.shutdown_background();
     result
 }

@@ -40,15 +40,20 @@ pub fn to_json<T: Serialize>(format: OutputFormat, value: &T) -> Result<String, 
 /// A closed stdout (`amika-ctl ... | head -1`) is not a failure of the command, so a broken
 /// pipe is ignored rather than turned into an error or a panic.
 pub fn emit(text: &str) -> Result<(), CtlError> {
+    emit_while_open(text).map(drop)
+}
+
+/// Writes `text` to stdout and says whether stdout is still open, for output that goes on
+/// until its reader leaves.
+pub fn emit_while_open(text: &str) -> Result<bool, CtlError> {
     let mut stdout = io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
-        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
-            Err(CtlError::io("cannot write to stdout", err))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(CtlError::io("cannot write to stdout", err)),
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio::net::UnixListener;
@@ -36,7 +35,7 @@ pub async fn run(flags: Flags) -> Result<()> {
         state_dir: state_dir.clone(),
         pool_origin,
     };
-    let service = Arc::new(Service::new(store, storage, info));
+    let service = Service::new(store, storage, info);
 
     let service_for_reconcile = service.clone();
     let reconciled = tokio::task::spawn_blocking(move || service_for_reconcile.reconcile())

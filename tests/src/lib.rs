@@ -188,6 +188,50 @@ impl Daemon {
         ctl_at(&self.socket(), args)
     }
 
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon is running").id()
+    }
+
+    /// Runs `amika-ctl` with `input` on its stdin.
+    pub fn ctl_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(binary("amika-ctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run amika-ctl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait for amika-ctl")
+    }
+
+    /// Runs a command in `sandbox` through `amika-ctl sandbox exec`; returns the output.
+    pub fn exec(&self, sandbox: &str, command: &[&str]) -> Output {
+        let mut args = vec!["sandbox", "exec", sandbox, "--"];
+        args.extend_from_slice(command);
+        self.ctl(&args)
+    }
+
+    /// Like [`Daemon::exec`] but expects exit 0 and returns stdout.
+    pub fn exec_ok(&self, sandbox: &str, command: &[&str]) -> String {
+        let out = self.exec(sandbox, command);
+        assert!(
+            out.status.success(),
+            "exec {command:?} in {sandbox} failed with {}:\nstdout: {}\nstderr: {}\nlog:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs `amika-ctl` and expects success; returns stdout.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
         let out = self.ctl(args);
@@ -241,6 +285,16 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Running sandboxes keep the pool busy; end them through the daemon first.
+        if self.child.is_some() {
+            let out = self.ctl(&["-o", "json", "sandbox", "list"]);
+            let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            for sandbox in list.as_array().into_iter().flatten() {
+                if let Some(name) = sandbox["name"].as_str() {
+                    let _ = self.ctl(&["sandbox", "delete", "--force", name]);
+                }
+            }
+        }
         self.kill();
         // The daemon leaves its pool mounted on purpose; a test must not leave it behind.
         let pool = self.pool();

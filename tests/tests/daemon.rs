@@ -23,6 +23,7 @@ fn status_reports_the_embedded_loop_pool() {
 fn state_survives_a_restart() {
     let mut daemon = Daemon::start();
     daemon.ctl_ok(&["sandbox", "create", "--name", "keeper"]);
+    daemon.ctl_ok(&["sandbox", "stop", "keeper"]);
     let exit = daemon.stop();
     assert!(exit.success(), "SIGTERM ends the daemon cleanly: {exit}");
     // Unmount too, so the restart exercises remounting the pool image.
@@ -35,6 +36,8 @@ fn state_survives_a_restart() {
     let shown = daemon.ctl_json(&["sandbox", "show", "keeper"]);
     assert_eq!(shown["state"], "stopped");
     assert_eq!(daemon.trees("sandboxes").len(), 1);
+    daemon.ctl_ok(&["sandbox", "start", "keeper"]);
+    assert_eq!(daemon.exec_ok("keeper", &["hostname"]).trim(), "keeper");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use amika_api::{paths, Image, ImageSource, ImageState};
 
-use super::{check_name, check_names, delete::delete_each};
+use super::{check_name, check_names, each::delete_each};
 use crate::cli::{ImageCommand, OutputFormat};
 use crate::client::Client;
 use crate::error::CtlError;

@@ -1,6 +1,8 @@
 //! One module per command group; each command is a few API calls and a rendering.
 
-mod delete;
+mod each;
+mod events;
+mod exec;
 mod image;
 mod sandbox;
 mod status;
@@ -11,14 +13,21 @@ use crate::cli::{Cli, Command};
 use crate::client::Client;
 use crate::error::CtlError;
 
-/// Runs the parsed command line against the daemon.
-pub async fn run(cli: Cli) -> Result<(), CtlError> {
+/// Runs the parsed command line against the daemon and returns the exit code: 0, or a
+/// session's own code for the commands that run something inside a sandbox.
+pub async fn run(cli: Cli) -> Result<u8, CtlError> {
     let client = Client::new(cli.socket);
     match cli.command {
-        Command::Status => status::run(&client, cli.output).await,
-        Command::Image(command) => image::run(&client, cli.output, command).await,
+        Command::Status => status::run(&client, cli.output).await.map(success),
+        Command::Image(command) => image::run(&client, cli.output, command).await.map(success),
         Command::Sandbox(command) => sandbox::run(&client, cli.output, command).await,
+        Command::Events => events::run(&client, cli.output).await.map(success),
     }
+}
+
+/// The exit code of a command that completed.
+fn success(_: ()) -> u8 {
+    0
 }
 
 /// Refuses a malformed name before it is put into a request path.

@@ -1,44 +1,94 @@
-//! `amika-ctl sandbox ...`: create, list, show and delete sandboxes.
+//! `amika-ctl sandbox ...`: create, list, show, start, stop and delete sandboxes, and the
+//! session commands, which live in [`super::exec`].
 
-use amika_api::{paths, Base, BaseKind, CreateSandbox, Sandbox};
+use amika_api::{paths, Base, BaseKind, CreateSandbox, Limits, Sandbox, SandboxState, StopSandbox};
 
-use super::{check_name, check_names, delete::delete_each};
-use crate::cli::{CreateArgs, OutputFormat, SandboxCommand};
+use super::each::{delete_each, for_each, Action};
+use super::exec;
+use super::{check_name, check_names, success};
+use crate::cli::{ConnectArgs, CreateArgs, OutputFormat, SandboxCommand};
 use crate::client::Client;
 use crate::error::CtlError;
-use crate::output::{self, short_time, Table};
+use crate::output::{self, human_size, short_time, Table};
 
-/// Runs one `sandbox` subcommand.
+/// Runs one `sandbox` subcommand and returns the exit code.
 pub async fn run(
     client: &Client,
     format: OutputFormat,
     command: SandboxCommand,
-) -> Result<(), CtlError> {
+) -> Result<u8, CtlError> {
     match command {
-        SandboxCommand::Create(args) => {
-            let request = create_request(args)?;
-            let sandbox: Sandbox = client.post_json(paths::SANDBOXES, &request).await?;
-            output::show(format, &sandbox, render)
-        }
+        SandboxCommand::Create(args) => create(client, format, args).await,
         SandboxCommand::List { long } => {
             let sandboxes: Vec<Sandbox> = client.get_json(paths::SANDBOXES).await?;
-            output::show(format, &sandboxes, |list| table(list, long).render())
+            output::show(format, &sandboxes, |list| table(list, long).render()).map(success)
         }
         SandboxCommand::Show { name } => {
             check_name(&name)?;
             let sandbox: Sandbox = client.get_json(&paths::sandbox(&name)).await?;
-            output::show(format, &sandbox, render)
+            output::show(format, &sandbox, render).map(success)
         }
         SandboxCommand::Delete { force, names } => {
             check_names(&names)?;
             let path_of = |name: &str| format!("{}?force={force}", paths::sandbox(name));
-            delete_each(client, format, &names, path_of).await
+            delete_each(client, format, &names, path_of)
+                .await
+                .map(success)
         }
+        SandboxCommand::Start { names } => {
+            check_names(&names)?;
+            let start = |name: String| async move { start(client, &name).await };
+            for_each(format, Action::Start, &names, start)
+                .await
+                .map(success)
+        }
+        SandboxCommand::Stop { timeout, names } => {
+            check_names(&names)?;
+            let request = StopSandbox {
+                timeout_secs: timeout,
+            };
+            let request = &request;
+            let stop = |name: String| async move {
+                let stopped: Sandbox = client
+                    .post_json(&paths::sandbox_stop(&name), request)
+                    .await?;
+                Ok(stopped)
+            };
+            for_each(format, Action::Stop, &names, stop)
+                .await
+                .map(success)
+        }
+        SandboxCommand::Exec(args) => exec::exec(client, args).await,
+        SandboxCommand::Connect(args) => exec::connect(client, args, Vec::new()).await,
+        SandboxCommand::Ssh(args) => exec::connect(client, args.connect, args.command).await,
     }
 }
 
+async fn start(client: &Client, reference: &str) -> Result<Sandbox, CtlError> {
+    client.post_empty(&paths::sandbox_start(reference)).await
+}
+
+/// Creates the sandbox, shows it, and with `--connect` opens a session in it.
+async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> Result<u8, CtlError> {
+    let connect = args.connect;
+    let request = create_request(args)?;
+    let mut sandbox: Sandbox = client.post_json(paths::SANDBOXES, &request).await?;
+    output::show(format, &sandbox, render)?;
+    if !connect {
+        return Ok(0);
+    }
+    if sandbox.state == SandboxState::Stopped {
+        sandbox = start(client, &sandbox.id).await?;
+    }
+    let args = ConnectArgs {
+        name: sandbox.name,
+        shell: None,
+    };
+    exec::connect(client, args, Vec::new()).await
+}
+
 /// Builds the request, checking every name it carries; clap already refused `--image` with
-/// `--preset`.
+/// `--preset` and checked the limits.
 fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
     let given = [&args.name, &args.image, &args.preset];
     given
@@ -49,7 +99,12 @@ fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
         name: args.name,
         image: args.image,
         preset: args.preset,
-        ..CreateSandbox::default()
+        network: args.network.into(),
+        limits: Limits {
+            memory_bytes: args.memory,
+            cpus: args.cpus,
+            pids: args.pids,
+        },
     })
 }
 
@@ -100,20 +155,46 @@ fn render(sandbox: &Sandbox) -> String {
             "base",
             format!("{} ({})", base(&sandbox.base), sandbox.base.id),
         ),
+        ("network", sandbox.network.as_str().to_string()),
+        ("limits", limits(&sandbox.limits)),
+    ];
+    if let Some(pid) = sandbox.pid {
+        pairs.push(("pid", pid.to_string()));
+    }
+    pairs.extend([
         ("created", sandbox.created_at.clone()),
         ("updated", sandbox.updated_at.clone()),
-    ];
+    ]);
     if let Some(error) = &sandbox.error {
         pairs.push(("error", error.clone()));
     }
     output::fields(&pairs)
 }
 
+/// `memory 512.0 MiB, cpus 1.5, pids 200`, or `none`.
+fn limits(limits: &Limits) -> String {
+    let mut parts = Vec::new();
+    if let Some(bytes) = limits.memory_bytes {
+        parts.push(format!("memory {}", human_size(bytes)));
+    }
+    if let Some(cpus) = limits.cpus {
+        parts.push(format!("cpus {cpus}"));
+    }
+    if let Some(pids) = limits.pids {
+        parts.push(format!("pids {pids}"));
+    }
+    if parts.is_empty() {
+        return "none".to_string();
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
-    use amika_api::{SandboxState, SetupState};
+    use amika_api::{NetworkMode, SetupState};
 
     use super::*;
+    use crate::cli::Network;
 
     fn sandbox(name: &str, error: Option<&str>) -> Sandbox {
         Sandbox {
@@ -127,6 +208,9 @@ mod tests {
                 name: "minimal".into(),
             },
             error: error.map(str::to_string),
+            network: NetworkMode::Host,
+            limits: Limits::default(),
+            pid: None,
             created_at: "2026-05-01T12:00:00Z".into(),
             updated_at: "2026-05-01T12:05:00.1Z".into(),
         }
@@ -162,21 +246,71 @@ red-oslo  stopped  none   image:minimal  2026-05-01T12:00:00Z
         assert!(lines[2].ends_with("  init exited"), "{}", lines[2]);
     }
 
+    fn create_args() -> CreateArgs {
+        CreateArgs {
+            name: None,
+            image: None,
+            preset: None,
+            network: Network::Host,
+            memory: None,
+            cpus: None,
+            pids: None,
+            connect: false,
+        }
+    }
+
     #[test]
     fn create_checks_every_name_it_sends() {
         let args = CreateArgs {
             name: Some("Bad_Name".into()),
-            image: None,
-            preset: None,
+            ..create_args()
         };
         assert_eq!(create_request(args).unwrap_err().exit_code(), 2);
         let args = CreateArgs {
-            name: None,
-            image: None,
             preset: Some("minimal".into()),
+            ..create_args()
         };
         let request = create_request(args).unwrap();
         assert_eq!(request.preset.as_deref(), Some("minimal"));
         assert!(request.name.is_none() && request.image.is_none());
+    }
+
+    #[test]
+    fn create_sends_network_and_limits() {
+        let args = CreateArgs {
+            network: Network::None,
+            memory: Some(512 << 20),
+            cpus: Some(1.5),
+            pids: Some(200),
+            ..create_args()
+        };
+        let request = create_request(args).unwrap();
+        assert_eq!(request.network, NetworkMode::None);
+        let expected = Limits {
+            memory_bytes: Some(512 << 20),
+            cpus: Some(1.5),
+            pids: Some(200),
+        };
+        assert_eq!(request.limits, expected);
+    }
+
+    #[test]
+    fn show_includes_network_limits_and_pid() {
+        let mut running = sandbox("red-oslo", None);
+        running.state = SandboxState::Running;
+        running.pid = Some(4242);
+        running.limits = Limits {
+            memory_bytes: Some(512 << 20),
+            cpus: Some(1.5),
+            pids: None,
+        };
+        let text = render(&running);
+        assert!(text.contains("network: host\n"), "{text}");
+        assert!(
+            text.contains("limits:  memory 512.0 MiB, cpus 1.5\n"),
+            "{text}"
+        );
+        assert!(text.contains("pid:     4242\n"), "{text}");
+        assert!(render(&sandbox("a", None)).contains("limits:  none\n"));
     }
 }

@@ -4,10 +4,13 @@
 //! the result; the rules live in [`crate::service`]. Every request is logged once, with its
 //! method, path, status and duration.
 
+mod events;
+mod exec;
 mod images;
 pub mod reply;
 mod routes;
 mod sandboxes;
+mod session;
 mod status;
 
 use std::future::Future;
@@ -128,6 +131,8 @@ pub async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Resul
         .await
         .map_err(|e| Error::InvalidRequest(format!("reading the request body: {e}")))?
         .to_bytes();
-    serde_json::from_slice(&body)
+    // An empty body means "all defaults", so `curl -X POST` works without `-d '{}'`.
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    serde_json::from_slice(body)
         .map_err(|e| Error::InvalidRequest(format!("invalid JSON request: {e}")))
 }

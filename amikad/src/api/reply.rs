@@ -32,6 +32,11 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     }
 }
 
+/// An empty body.
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
 /// An empty 204 response.
 pub fn no_content() -> Reply {
     Response::builder()

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::reply::{api_failure, Reply};
-use super::{images, sandboxes, status};
+use super::{events, exec, images, sandboxes, status};
 use crate::service::Service;
 
 /// Dispatches one request.
@@ -17,6 +17,7 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
     let method = request.method().clone();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "status"]) => status::get(service).await,
+        (&Method::GET, ["v1", "events"]) => events::stream(service).await,
 
         (&Method::GET, ["v1", "images"]) => images::list(service).await,
         (&Method::GET, ["v1", "images", name]) => images::show(service, name).await,
@@ -26,12 +27,17 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
         (&Method::GET, ["v1", "sandboxes"]) => sandboxes::list(service).await,
         (&Method::POST, ["v1", "sandboxes"]) => sandboxes::create(service, request).await,
         (&Method::GET, ["v1", "sandboxes", r]) => sandboxes::show(service, r).await,
+        (&Method::POST, ["v1", "sandboxes", r, "start"]) => sandboxes::start(service, r).await,
+        (&Method::POST, ["v1", "sandboxes", r, "stop"]) => {
+            sandboxes::stop(service, r, request).await
+        }
+        (&Method::POST, ["v1", "sandboxes", r, "exec"]) => exec::exec(service, r, request).await,
         (&Method::DELETE, ["v1", "sandboxes", r]) => {
             let force = query_flag(request.uri().query(), "force");
             sandboxes::delete(service, r, force).await
         }
 
-        (_, ["v1", "status" | "images" | "sandboxes", ..]) => api_failure(
+        (_, ["v1", "status" | "events" | "images" | "sandboxes", ..]) => api_failure(
             ErrorCode::InvalidRequest,
             format!("{method} is not supported on {path}"),
         ),

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use amika_api::CreateSandbox;
+use std::time::Duration;
+
+use amika_api::{CreateSandbox, StopSandbox};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
@@ -44,6 +46,32 @@ pub async fn delete(service: Arc<Service>, reference: &str, force: bool) -> Repl
     let reference = reference.to_owned();
     match blocking(move || service.delete_sandbox(&reference, force)).await {
         Ok(()) => no_content(),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /v1/sandboxes/{ref}/start`.
+pub async fn start(service: Arc<Service>, reference: &str) -> Reply {
+    let reference = reference.to_owned();
+    match blocking(move || service.start_sandbox(&reference)).await {
+        Ok(sandbox) => json(StatusCode::OK, &sandbox),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /v1/sandboxes/{ref}/stop`.
+pub async fn stop(service: Arc<Service>, reference: &str, request: Request<Incoming>) -> Reply {
+    let body: StopSandbox = match read_json(request).await {
+        Ok(body) => body,
+        Err(e) => return failure(&e),
+    };
+    let timeout = body
+        .timeout_secs
+        .map(Duration::from_secs)
+        .unwrap_or(crate::service::DEFAULT_STOP_TIMEOUT);
+    let reference = reference.to_owned();
+    match blocking(move || service.stop_sandbox(&reference, timeout)).await {
+        Ok(sandbox) => json(StatusCode::OK, &sandbox),
         Err(e) => failure(&e),
     }
 }

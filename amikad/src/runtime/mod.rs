@@ -4,5 +4,9 @@
 pub mod caps;
 pub mod cgroup;
 pub mod exec;
+pub mod identity;
 pub mod init;
+pub mod mounts;
 pub mod spawn;
+pub mod supervisor;
+pub mod users;

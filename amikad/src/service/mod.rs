@@ -3,17 +3,28 @@
 //! Each function is synchronous (it does file-system, ioctl and SQLite work) and is run on a
 //! blocking thread by the API layer. Tests and start-up reconciliation call them directly.
 
+mod events;
+mod exec;
 mod images;
+mod lifecycle;
 mod reconcile;
 mod sandboxes;
 mod status;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
+use amika_api::Event;
+use tokio::sync::broadcast;
+
+use crate::runtime::supervisor::Supervisor;
 use crate::state::Store;
 use crate::storage::Storage;
+
+pub use events::EVENT_BUFFER;
+pub use exec::ExecPlan;
+pub use lifecycle::DEFAULT_STOP_TIMEOUT;
 
 /// Facts about how this daemon was started, for status output.
 #[derive(Debug, Clone)]
@@ -32,16 +43,41 @@ pub struct Service {
     /// One lock per preset, so that concurrent requests for an unbuilt preset wait for a
     /// single build instead of racing to make two.
     preset_builds: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// One lock per sandbox id, held across start, stop and delete, so that two life-cycle
+    /// changes to the same sandbox never interleave.
+    lifecycle_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Watches the init of every running sandbox.
+    supervisor: Supervisor,
+    events: broadcast::Sender<Event>,
 }
 
 impl Service {
     /// Ties a store and a pool together.
-    pub fn new(store: Store, storage: Box<dyn Storage>, info: DaemonInfo) -> Self {
-        Self {
-            store,
-            storage,
-            info,
-            preset_builds: Mutex::new(HashMap::new()),
-        }
+    pub fn new(store: Store, storage: Box<dyn Storage>, info: DaemonInfo) -> Arc<Self> {
+        Arc::new_cyclic(|me: &Weak<Service>| {
+            let me = me.clone();
+            let on_exit = Arc::new(move |id: &str, pid: i32, status: Option<i32>| {
+                if let Some(service) = me.upgrade() {
+                    service.init_exited(id, pid, status);
+                }
+            });
+            Self {
+                store,
+                storage,
+                info,
+                preset_builds: Mutex::new(HashMap::new()),
+                lifecycle_locks: Mutex::new(HashMap::new()),
+                supervisor: Supervisor::new(on_exit),
+                events: broadcast::channel(EVENT_BUFFER).0,
+            }
+        })
+    }
+
+    fn lifecycle_lock(&self, sandbox_id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .lifecycle_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        locks.entry(sandbox_id.to_owned()).or_default().clone()
     }
 }

@@ -4,7 +4,7 @@
 //! back and deletions rolled forward, which for both means removing the tree and the row.
 //! Second, every tree in the pool without a row is an orphan and is deleted. Third, every row
 //! whose tree is gone is marked `failed` with a reason, so the user sees it rather than
-//! meeting an error later.
+//! meeting an error later. Finally, running sandboxes are adopted if their init survived.
 
 use amika_api::{ImageState, SandboxState};
 
@@ -22,6 +22,10 @@ pub struct Reconciled {
     pub orphans: usize,
     /// Rows marked failed because their tree is missing.
     pub missing: usize,
+    /// Running sandboxes whose init survived and was adopted.
+    pub adopted: usize,
+    /// Running sandboxes whose init was gone, now marked stopped.
+    pub lost: usize,
 }
 
 impl Service {
@@ -44,6 +48,9 @@ impl Service {
                 }
             };
             tracing::info!(?kind, %tree, "resolving interrupted operation");
+            if tree.kind == TreeKind::Sandbox {
+                self.kill_sandbox_processes(&op.object_id)?;
+            }
             self.storage.delete(&tree)?;
             match tree.kind {
                 TreeKind::Image => self.store.delete_image(&op.object_id, Some(op.id))?,
@@ -62,6 +69,9 @@ impl Service {
                     TreeKind::Staging => false,
                 };
                 if !owned {
+                    if kind == TreeKind::Sandbox {
+                        self.kill_sandbox_processes(&id)?;
+                    }
                     let tree = TreeRef { kind, id };
                     tracing::warn!(%tree, "removing orphan tree");
                     self.storage.delete(&tree)?;
@@ -94,6 +104,7 @@ impl Service {
                 done.missing += 1;
             }
         }
+        (done.adopted, done.lost) = self.adopt_running()?;
         Ok(done)
     }
 }

@@ -1,15 +1,14 @@
-//! Sandboxes (storage side): create by cloning a base, list, show, delete.
-//!
-//! Processes are not started yet: a created sandbox is a tree in the `stopped` state. The
-//! process runtime will hook in after the clone step of [`Service::create_sandbox`] and before
-//! the tree delete in [`Service::delete_sandbox`].
+//! Sandboxes: create by cloning a base and booting it, list, show, delete.
 
 use amika_api::{Base, BaseKind, CreateSandbox, ImageState, Sandbox, SandboxState};
 
+use std::time::Duration;
+
 use super::images::DEFAULT_PRESET;
+use super::lifecycle::DEFAULT_STOP_TIMEOUT;
 use super::Service;
 use crate::error::{Error, Result};
-use crate::state::{is_unique_violation, rfc3339, ImageRow, OperationKind, SandboxRow};
+use crate::state::{is_unique_violation, rfc3339, ImageRow, NewSandbox, OperationKind, SandboxRow};
 use crate::storage::TreeRef;
 use crate::{failpoint, names};
 
@@ -30,9 +29,9 @@ impl From<SandboxRow> for Sandbox {
                 name: row.base_name,
             },
             error: row.error,
-            network: amika_api::NetworkMode::Host,
-            limits: amika_api::Limits::default(),
-            pid: None,
+            network: row.network,
+            limits: row.limits,
+            pid: row.init.map(|i| i.pid),
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
         }
@@ -55,17 +54,17 @@ impl Service {
         self.find_sandbox(reference).map(Sandbox::from)
     }
 
-    fn find_sandbox(&self, reference: &str) -> Result<SandboxRow> {
+    pub(super) fn find_sandbox(&self, reference: &str) -> Result<SandboxRow> {
         self.store
             .find_sandbox(reference)?
             .ok_or_else(|| Error::not_found("sandbox", reference))
     }
 
-    /// Creates a sandbox as a clone of an image.
+    /// Creates a sandbox as a clone of an image and boots it.
     ///
     /// Steps: choose the name and base; write the row (`creating`) and the intent together;
-    /// clone the base's tree; mark the row `stopped` and close the intent together. A crash
-    /// between the steps leaves an intent that start-up reconciliation rolls back.
+    /// clone the base's tree; boot it; mark the row `running` and close the intent together.
+    /// A crash between the steps leaves an intent that start-up reconciliation rolls back.
     pub fn create_sandbox(&self, request: &CreateSandbox) -> Result<Sandbox> {
         let base = self.resolve_base(request)?;
         let name = match &request.name {
@@ -78,7 +77,17 @@ impl Service {
         let id = names::new_id();
         let op = self
             .store
-            .insert_creating_sandbox(&id, &name, BaseKind::Image, &base.id, &base.name)
+            .insert_creating_sandbox(
+                &id,
+                &name,
+                &NewSandbox {
+                    base_kind: BaseKind::Image,
+                    base_id: &base.id,
+                    base_name: &base.name,
+                    network: request.network,
+                    limits: request.limits,
+                },
+            )
             .map_err(|e| {
                 if is_unique_violation(&e) {
                     Error::Conflict(format!(
@@ -96,13 +105,25 @@ impl Service {
             return Err(err.into());
         }
         failpoint::hit("sandbox-create:after-clone");
-        self.store
-            .set_sandbox_state(&id, SandboxState::Stopped, None, Some(op))?;
+        let row = self.find_sandbox(&id)?;
+        let init = match self.boot(&row) {
+            Ok(init) => init,
+            Err(err) => {
+                tracing::warn!(sandbox = %name, error = %err, "boot failed; undoing");
+                self.storage.delete(&tree)?;
+                self.store.delete_sandbox(&id, Some(op))?;
+                return Err(err);
+            }
+        };
+        failpoint::hit("sandbox-create:after-boot");
+        self.store.set_sandbox_running(&id, &init, Some(op))?;
         tracing::info!(sandbox = %name, id = %id, image = %base.name, "sandbox created");
+        self.sandbox_event(&id, &name, SandboxState::Running, None);
         self.sandbox(&id)
     }
 
     fn resolve_base(&self, request: &CreateSandbox) -> Result<ImageRow> {
+        check_limits(request)?;
         match (&request.image, &request.preset) {
             (Some(_), Some(_)) => Err(Error::InvalidRequest(
                 "give either an image or a preset, not both".into(),
@@ -137,9 +158,13 @@ impl Service {
         ))
     }
 
-    /// Deletes a sandbox and its tree. `force` allows deleting one that is mid-snapshot.
+    /// Deletes a sandbox and its tree, stopping it first. `force` skips the grace period
+    /// and allows deleting one that is mid-snapshot.
     pub fn delete_sandbox(&self, reference: &str, force: bool) -> Result<()> {
         let row = self.find_sandbox(reference)?;
+        let lock = self.lifecycle_lock(&row.id);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let row = self.find_sandbox(&row.id)?;
         match row.state {
             SandboxState::Creating => {
                 return Err(Error::Conflict(format!(
@@ -158,10 +183,34 @@ impl Service {
         let op = self
             .store
             .begin_operation(OperationKind::DeleteSandbox, &row.id)?;
+        let grace = if force {
+            Duration::ZERO
+        } else {
+            DEFAULT_STOP_TIMEOUT
+        };
+        self.halt(&row, grace)?;
         self.storage.delete(&TreeRef::sandbox(&row.id))?;
         failpoint::hit("sandbox-delete:after-tree");
         self.store.delete_sandbox(&row.id, Some(op))?;
         tracing::info!(sandbox = %row.name, id = %row.id, "sandbox deleted");
         Ok(())
     }
+}
+
+fn check_limits(request: &CreateSandbox) -> Result<()> {
+    let limits = &request.limits;
+    if limits.cpus.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+        return Err(Error::InvalidRequest(
+            "cpus must be a positive number, e.g. 1.5".into(),
+        ));
+    }
+    if limits.memory_bytes.is_some_and(|m| m < 4 << 20) {
+        return Err(Error::InvalidRequest(
+            "memory must be at least 4 MiB".into(),
+        ));
+    }
+    if limits.pids == Some(0) {
+        return Err(Error::InvalidRequest("pids must be at least 1".into()));
+    }
+    Ok(())
 }

@@ -36,6 +36,16 @@ const MIGRATIONS: &[&str] = &[
         object_id   TEXT NOT NULL,
         started_at  INTEGER NOT NULL
     );",
+    // 2: what a running sandbox needs: network mode, limits, and its init process, identified
+    // by pid, start time and boot so that a reused pid or a rebooted host is never mistaken
+    // for the sandbox.
+    "ALTER TABLE sandboxes ADD COLUMN network TEXT NOT NULL DEFAULT 'host';
+    ALTER TABLE sandboxes ADD COLUMN memory_bytes INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN cpus REAL;
+    ALTER TABLE sandboxes ADD COLUMN pids_limit INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN init_pid INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN init_start_time INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN init_boot_id TEXT;",
 ];
 
 /// Runs every migration newer than the database's `user_version`.

@@ -17,7 +17,7 @@ use rusqlite::Connection;
 
 pub use images::ImageRow;
 pub use operations::OperationKind;
-pub use sandboxes::SandboxRow;
+pub use sandboxes::{InitRecord, NewSandbox, SandboxRow};
 
 /// A handle on the SQLite database.
 pub struct Store {

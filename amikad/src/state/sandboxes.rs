@@ -1,9 +1,21 @@
 //! Sandbox rows.
 
-use amika_api::{BaseKind, SandboxState, SetupState};
+use amika_api::{BaseKind, Limits, NetworkMode, SandboxState, SetupState};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now, OperationKind, Store};
+
+/// The init process of a running sandbox, as recorded. All three parts must match for the
+/// process to be taken as the sandbox's init: a pid alone may have been reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitRecord {
+    /// Host pid.
+    pub pid: i32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+    /// The host's boot id when it started.
+    pub boot_id: String,
+}
 
 /// A sandbox as stored.
 #[derive(Debug, Clone)]
@@ -24,14 +36,36 @@ pub struct SandboxRow {
     pub base_name: String,
     /// Why it failed.
     pub error: Option<String>,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Its init process while running.
+    pub init: Option<InitRecord>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
     /// Last state change (Unix seconds).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, name, state, setup_state, base_kind, base_id, base_name, error, created_at, updated_at";
+/// What a new sandbox row holds besides its id and name.
+#[derive(Debug, Clone)]
+pub struct NewSandbox<'a> {
+    /// Kind of the base tree.
+    pub base_kind: BaseKind,
+    /// Id of the base tree.
+    pub base_id: &'a str,
+    /// Name of the base tree.
+    pub base_name: &'a str,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+const COLUMNS: &str = "id, name, state, setup_state, base_kind, base_id, base_name, error, \
+    created_at, updated_at, network, memory_bytes, cpus, pids_limit, init_pid, init_start_time, \
+    init_boot_id";
 
 fn parse_state(text: &str) -> SandboxState {
     [
@@ -69,6 +103,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SandboxRow> {
     let state: String = r.get(2)?;
     let setup: String = r.get(3)?;
     let base_kind: String = r.get(4)?;
+    let network: String = r.get(10)?;
+    let init = match (r.get::<_, Option<i32>>(14)?, r.get::<_, Option<i64>>(15)?) {
+        (Some(pid), Some(start_time)) => Some(InitRecord {
+            pid,
+            start_time: start_time as u64,
+            boot_id: r.get::<_, Option<String>>(16)?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
     Ok(SandboxRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -84,6 +127,17 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SandboxRow> {
         error: r.get(7)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+        network: if network == "none" {
+            NetworkMode::None
+        } else {
+            NetworkMode::Host
+        },
+        limits: Limits {
+            memory_bytes: r.get::<_, Option<i64>>(11)?.map(|v| v as u64),
+            cpus: r.get(12)?,
+            pids: r.get::<_, Option<i64>>(13)?.map(|v| v as u64),
+        },
+        init,
     })
 }
 
@@ -94,18 +148,28 @@ impl Store {
         &self,
         id: &str,
         name: &str,
-        base_kind: BaseKind,
-        base_id: &str,
-        base_name: &str,
+        new: &NewSandbox<'_>,
     ) -> rusqlite::Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let t = now();
         tx.execute(
             "INSERT INTO sandboxes
-                 (id, name, state, base_kind, base_id, base_name, created_at, updated_at)
-             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6)",
-            params![id, name, base_kind_text(base_kind), base_id, base_name, t],
+                 (id, name, state, base_kind, base_id, base_name, created_at, updated_at,
+                  network, memory_bytes, cpus, pids_limit)
+             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                id,
+                name,
+                base_kind_text(new.base_kind),
+                new.base_id,
+                new.base_name,
+                t,
+                new.network.as_str(),
+                new.limits.memory_bytes.map(|v| v as i64),
+                new.limits.cpus,
+                new.limits.pids.map(|v| v as i64),
+            ],
         )?;
         tx.execute(
             "INSERT INTO operations (kind, object_id, started_at) VALUES (?1, ?2, ?3)",
@@ -117,6 +181,8 @@ impl Store {
     }
 
     /// Sets a sandbox's state and, when given, closes a journal entry in the same transaction.
+    /// Leaving `running` (any state but `running`, `stopping` and `snapshotting`) forgets the
+    /// init record.
     pub fn set_sandbox_state(
         &self,
         id: &str,
@@ -129,6 +195,38 @@ impl Store {
         tx.execute(
             "UPDATE sandboxes SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, state.as_str(), error, now()],
+        )?;
+        let keeps_init = matches!(
+            state,
+            SandboxState::Running | SandboxState::Stopping | SandboxState::Snapshotting
+        );
+        if !keeps_init {
+            tx.execute(
+                "UPDATE sandboxes SET init_pid = NULL, init_start_time = NULL,
+                     init_boot_id = NULL WHERE id = ?1",
+                [id],
+            )?;
+        }
+        if let Some(op) = op {
+            tx.execute("DELETE FROM operations WHERE id = ?1", [op])?;
+        }
+        tx.commit()
+    }
+
+    /// Records a started init and marks the sandbox `running`, closing a journal entry if
+    /// given, in one transaction.
+    pub fn set_sandbox_running(
+        &self,
+        id: &str,
+        init: &InitRecord,
+        op: Option<i64>,
+    ) -> rusqlite::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE sandboxes SET state = 'running', error = NULL, init_pid = ?2,
+                 init_start_time = ?3, init_boot_id = ?4, updated_at = ?5 WHERE id = ?1",
+            params![id, init.pid, init.start_time as i64, init.boot_id, now()],
         )?;
         if let Some(op) = op {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op])?;

@@ -1,0 +1,35 @@
+//! The event bus behind `GET /v1/events`.
+
+use amika_api::{Event, SandboxState};
+use tokio::sync::broadcast;
+
+use super::Service;
+use crate::state::rfc3339;
+
+/// Events buffered per subscriber before it counts as too slow and is disconnected.
+pub const EVENT_BUFFER: usize = 1024;
+
+impl Service {
+    /// A new subscription to every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Publishes a sandbox state change. Nobody listening is not an error.
+    pub(super) fn sandbox_event(
+        &self,
+        id: &str,
+        name: &str,
+        state: SandboxState,
+        msg: Option<&str>,
+    ) {
+        let _ = self.events.send(Event {
+            time: rfc3339(crate::state::now()),
+            kind: "sandbox".into(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            state: state.as_str().to_owned(),
+            message: msg.map(str::to_owned),
+        });
+    }
+}

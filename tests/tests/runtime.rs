@@ -1,0 +1,252 @@
+//! Running sandboxes: namespaces, limits, exec, life cycle, and surviving a daemon restart.
+
+use amika_tests::Daemon;
+
+fn created(daemon: &Daemon, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["sandbox", "create"];
+    full.extend_from_slice(args);
+    let sandbox = daemon.ctl_json(&full);
+    assert_eq!(sandbox["state"], "running", "{sandbox}");
+    sandbox
+}
+
+#[test]
+fn a_sandbox_sees_only_its_own_processes_and_its_own_name() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "lonely"]);
+    let ps = daemon.exec_ok("lonely", &["ps", "-o", "pid,args"]);
+    let processes: Vec<&str> = ps.lines().skip(1).collect();
+    assert!(processes.len() <= 2, "only init and ps are visible:\n{ps}");
+    assert!(
+        processes.iter().any(|p| p.trim_start().starts_with("1 ")),
+        "{ps}"
+    );
+    assert_eq!(daemon.exec_ok("lonely", &["hostname"]).trim(), "lonely");
+    assert_eq!(
+        daemon.exec_ok("lonely", &["cat", "/etc/hostname"]).trim(),
+        "lonely"
+    );
+    let id = daemon.exec_ok("lonely", &["id", "-u"]);
+    assert_eq!(id.trim(), "1000", "exec runs as amika by default");
+    let out = daemon.ctl(&[
+        "sandbox", "exec", "lonely", "--user", "root", "--", "id", "-u",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
+
+#[test]
+fn network_none_has_only_loopback() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "offline", "--network", "none"]);
+    let dev = daemon.exec_ok("offline", &["cat", "/proc/net/dev"]);
+    let interfaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(interfaces, vec!["lo"], "{dev}");
+}
+
+#[test]
+fn exec_carries_exit_codes_stdin_and_separate_streams() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "streams"]);
+    let out = daemon.exec("streams", &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+
+    let out = daemon.exec("streams", &["sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+
+    let out = daemon.ctl_with_input(&["sandbox", "exec", "streams", "--", "cat"], b"piped in\n");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped in\n");
+
+    let out = daemon.exec("streams", &["no-such-command"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-command"));
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_hundred_megabytes_of_output_arrive_whole_and_the_daemon_stays_flat() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "chatty"]);
+    daemon.exec_ok("chatty", &["true"]);
+    let before = rss_kib(daemon.pid());
+    let out = daemon.exec("chatty", &["head", "-c", "100000000", "/dev/zero"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), 100_000_000);
+    let after = rss_kib(daemon.pid());
+    assert!(
+        after < before + 32 * 1024,
+        "daemon RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[test]
+fn a_memory_limit_kills_the_hog_and_the_sandbox_survives() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "small", "--memory", "48M"]);
+    // busybox sort holds its whole input in memory: one 200 MB line.
+    let out = daemon.exec(
+        "small",
+        &["sh", "-c", "head -c 200000000 /dev/zero | sort >/dev/null"],
+    );
+    assert!(!out.status.success(), "the hog was stopped");
+    assert_eq!(
+        daemon.ctl_json(&["sandbox", "show", "small"])["state"],
+        "running"
+    );
+    daemon.exec_ok("small", &["true"]);
+}
+
+#[test]
+fn a_pids_limit_is_enforced() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "few", "--pids", "10"]);
+    let out = daemon.exec(
+        "few",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 1 30); do sleep 3 & done 2>&1; wait",
+        ],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("fork") || all.contains("Resource temporarily unavailable"),
+        "the 30 background sleeps hit the limit: {all}"
+    );
+}
+
+#[test]
+fn stop_start_and_delete_move_through_the_states() {
+    let daemon = Daemon::start();
+    let sandbox = created(&daemon, &["--name", "cycle"]);
+    let pid = sandbox["pid"].as_i64().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    let stopped = daemon.ctl_json(&["sandbox", "stop", "cycle"]);
+    assert_eq!(stopped[0]["name"], "cycle", "{stopped}");
+    assert_eq!(
+        daemon.ctl_json(&["sandbox", "show", "cycle"])["state"],
+        "stopped"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "init is gone"
+    );
+    let stderr = daemon.ctl_fails(&["sandbox", "exec", "cycle", "--", "true"], 1);
+    assert!(stderr.contains("not running"), "{stderr}");
+
+    daemon.ctl_ok(&["sandbox", "start", "cycle"]);
+    assert_eq!(
+        daemon.ctl_json(&["sandbox", "show", "cycle"])["state"],
+        "running"
+    );
+    daemon.exec_ok("cycle", &["true"]);
+
+    daemon.ctl_ok(&["sandbox", "delete", "cycle"]);
+    assert!(daemon.trees("sandboxes").is_empty());
+}
+
+#[test]
+fn a_daemon_restart_keeps_a_running_sandbox_running() {
+    let mut daemon = Daemon::start();
+    let sandbox = created(&daemon, &["--name", "durable"]);
+    daemon.exec_ok("durable", &["sh", "-c", "echo kept > /tmp/marker"]);
+    assert!(daemon.stop().success());
+    daemon.start_again();
+    let shown = daemon.ctl_json(&["sandbox", "show", "durable"]);
+    assert_eq!(shown["state"], "running");
+    assert_eq!(shown["pid"], sandbox["pid"], "the same init was adopted");
+    assert_eq!(daemon.exec_ok("durable", &["cat", "/tmp/marker"]), "kept\n");
+    // The adopted sandbox can still be stopped cleanly.
+    daemon.ctl_ok(&["sandbox", "stop", "durable"]);
+    assert_eq!(
+        daemon.ctl_json(&["sandbox", "show", "durable"])["state"],
+        "stopped"
+    );
+}
+
+#[test]
+fn a_symlink_planted_in_the_sandbox_is_never_followed_by_the_daemon() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "sly"]);
+    let host = tempfile::tempdir_in("/var/tmp").unwrap();
+    let host_file = host.path().join("hostname");
+    std::fs::write(&host_file, "host content\n").unwrap();
+    let link = format!("ln -sf {} /etc/hostname", host_file.display());
+    let out = daemon.ctl(&[
+        "sandbox", "exec", "sly", "--user", "root", "--", "sh", "-c", &link,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A restart rewrites the identity files: the link must be replaced, not followed.
+    daemon.ctl_ok(&["sandbox", "stop", "sly"]);
+    daemon.ctl_ok(&["sandbox", "start", "sly"]);
+    assert_eq!(
+        std::fs::read_to_string(&host_file).unwrap(),
+        "host content\n"
+    );
+    assert_eq!(
+        daemon.exec_ok("sly", &["cat", "/etc/hostname"]).trim(),
+        "sly"
+    );
+}
+
+#[test]
+fn capabilities_that_could_reach_the_host_are_gone() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "tame"]);
+    let out = daemon.ctl(&[
+        "sandbox",
+        "exec",
+        "tame",
+        "--user",
+        "root",
+        "--",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /mnt 2>&1; grep CapBnd /proc/self/status",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bounding = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .expect("CapBnd line");
+    for (bit, name) in [
+        (16, "SYS_MODULE"),
+        (17, "SYS_RAWIO"),
+        (19, "SYS_PTRACE"),
+        (21, "SYS_ADMIN"),
+        (25, "SYS_TIME"),
+    ] {
+        assert_eq!(
+            bounding & (1 << bit),
+            0,
+            "CAP_{name} must be dropped: {text}"
+        );
+    }
+    assert!(!text.contains("tmpfs on /mnt"));
+}
