@@ -250,3 +250,75 @@ fn capabilities_that_could_reach_the_host_are_gone() {
     }
     assert!(!text.contains("tmpfs on /mnt"));
 }
+
+#[test]
+fn a_client_that_disconnects_leaves_no_process_behind() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "orphan"]);
+    daemon.exec_ok("orphan", &["true"]);
+    let fds_before = open_fds(daemon.pid());
+    let mut client = std::process::Command::new(amika_tests::bin_dir().join("amika-ctl"))
+        .arg("--socket")
+        .arg(daemon.socket())
+        .args(["sandbox", "exec", "orphan", "--", "sh", "-c", "sleep 301 & sleep 302"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = |daemon: &Daemon| daemon.exec_ok("orphan", &["ps", "-o", "args"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !running(&daemon).contains("sleep 302") {
+        assert!(std::time::Instant::now() < deadline, "the command never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    client.kill().unwrap();
+    client.wait().unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ps = running(&daemon);
+        if !ps.contains("sleep 30") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "left behind:\n{ps}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let fds_after = open_fds(daemon.pid());
+    assert!(
+        fds_after <= fds_before,
+        "the daemon holds {fds_after} descriptors, {fds_before} before the session"
+    );
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn the_event_stream_reports_state_changes() {
+    use std::io::BufRead;
+    let daemon = Daemon::start();
+    let mut events = std::process::Command::new(amika_tests::bin_dir().join("amika-ctl"))
+        .arg("--socket")
+        .arg(daemon.socket())
+        .args(["-o", "json", "events"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give the subscription a moment to be in place before anything happens.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    created(&daemon, &["--name", "watched"]);
+    daemon.ctl_ok(&["sandbox", "stop", "watched"]);
+
+    let mut lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    let mut states = Vec::new();
+    while states.len() < 3 {
+        let line = lines.next().expect("an event line").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["name"], "watched");
+        states.push(event["state"].as_str().unwrap().to_owned());
+    }
+    events.kill().unwrap();
+    events.wait().unwrap();
+    assert_eq!(states, ["running", "stopping", "stopped"]);
+}

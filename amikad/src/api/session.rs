@@ -88,9 +88,9 @@ impl Session {
         })
     }
 
-    /// Kills the command without a client.
+    /// Ends the command when there is no client to report to.
     pub async fn abort(mut self) {
-        let _ = self.child.kill().await;
+        end_command(&mut self.child).await;
     }
 
     /// Pumps frames until the command exits or the client leaves.
@@ -107,7 +107,7 @@ impl Session {
         };
         if !finished {
             tracing::info!(sandbox = %self.sandbox, "client left; ending its command");
-            let _ = self.child.kill().await;
+            end_command(&mut self.child).await;
             return;
         }
         let code = match self.child.wait().await {
@@ -247,6 +247,22 @@ fn stdin_writer(mut stdin: ChildStdin) -> mpsc::Sender<Vec<u8>> {
         // Dropping stdin here closes the command's input: EOF.
     });
     tx
+}
+
+/// How long a command gets to go after its client left, before everything is killed.
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Hangs up on a command whose client left: SIGHUP reaches its whole process group (the
+/// helper forwards it), then SIGKILL takes the helper and, by its parent-death signal, the
+/// command itself.
+async fn end_command(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGHUP);
+        if tokio::time::timeout(HANGUP_GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
 }
 
 fn forward_signal(child: &Child, number: u8) {

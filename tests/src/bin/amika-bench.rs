@@ -1,9 +1,13 @@
 //! `amika-bench`: the figures users compare, each beside a baseline measured in the same run.
 //!
-//! Runs against a real daemon on a fresh pool (root required). Current figures: creating a
-//! sandbox from a 1 MiB image and from a 1 GiB image, through `amika-ctl`, beside the raw floor
-//! of a `btrfs subvolume snapshot` of the same image tree. Prints a table; `--json PATH` also
-//! writes the figures as JSON.
+//! Runs against a real daemon on a fresh pool (root required). Figures:
+//! - creating a sandbox from a 1 MiB and from a 1 GiB image through `amika-ctl`, beside the
+//!   raw floor of a `btrfs subvolume snapshot` of the same image tree;
+//! - creating a sandbox from the `minimal` preset and running its first `exec true`, beside
+//!   the floor of a snapshot plus `unshare --fork --pid --mount --uts --ipc --root=CLONE
+//!   /bin/true`.
+//!
+//! Prints a table; `--json PATH` also writes the figures as JSON.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,7 +79,7 @@ fn time_creates(daemon: &Daemon, image: &str) -> Figure {
         samples.push(started.elapsed());
     }
     for i in 0..RUNS {
-        daemon.ctl_ok(&["sandbox", "delete", &format!("{image}-{i}")]);
+        daemon.ctl_ok(&["sandbox", "delete", "--force", &format!("{image}-{i}")]);
     }
     Figure {
         name: format!("sandbox create via amika-ctl ({image} image)"),
@@ -113,6 +117,51 @@ fn time_raw_snapshots(daemon: &Daemon, image: &str) -> Figure {
     }
 }
 
+fn time_boot_and_exec(daemon: &Daemon) -> Figure {
+    let mut samples = Vec::with_capacity(RUNS);
+    for i in 0..RUNS {
+        let name = format!("boot-{i}");
+        let started = Instant::now();
+        daemon.ctl_ok(&["-o", "json", "sandbox", "create", "--name", &name, "--preset", "minimal"]);
+        daemon.exec_ok(&name, &["true"]);
+        samples.push(started.elapsed());
+        daemon.ctl_ok(&["sandbox", "delete", "--force", &name]);
+    }
+    Figure {
+        name: "sandbox create + first exec true (minimal)".into(),
+        samples,
+    }
+}
+
+fn time_raw_boot(daemon: &Daemon) -> Figure {
+    let image = daemon.ctl_json(&["image", "show", "minimal"]);
+    let tree = daemon.pool().join("images").join(image["id"].as_str().expect("id"));
+    let mut samples = Vec::with_capacity(RUNS);
+    for i in 0..RUNS {
+        let target = daemon.pool().join("staging").join(format!("floor-boot-{i}"));
+        let started = Instant::now();
+        let snap = Command::new("btrfs")
+            .args(["-q", "subvolume", "snapshot"])
+            .arg(&tree)
+            .arg(&target)
+            .status()
+            .expect("run btrfs");
+        let run = Command::new("unshare")
+            .args(["--fork", "--pid", "--mount", "--uts", "--ipc"])
+            .arg(format!("--root={}", target.display()))
+            .arg("/bin/true")
+            .status()
+            .expect("run unshare");
+        samples.push(started.elapsed());
+        assert!(snap.success() && run.success(), "floor commands failed");
+        let _ = Command::new("btrfs").args(["-q", "subvolume", "delete"]).arg(&target).status();
+    }
+    Figure {
+        name: "floor: btrfs snapshot + unshare /bin/true (minimal)".into(),
+        samples,
+    }
+}
+
 fn main() {
     let json_out = std::env::args().skip_while(|a| a != "--json").nth(1);
     let daemon = Daemon::start_with(&[("AMIKA_LOG", "warn")], "4G");
@@ -125,11 +174,17 @@ fn main() {
         daemon.ctl_ok(&["image", "import", name, dir.to_str().expect("utf-8 path")]);
     }
 
+    // Build the preset before measuring anything that uses it.
+    daemon.ctl_ok(&["sandbox", "create", "--name", "warm-up", "--preset", "minimal"]);
+    daemon.ctl_ok(&["sandbox", "delete", "--force", "warm-up"]);
+
     let figures = [
         time_raw_snapshots(&daemon, "small"),
         time_creates(&daemon, "small"),
         time_raw_snapshots(&daemon, "large"),
         time_creates(&daemon, "large"),
+        time_raw_boot(&daemon),
+        time_boot_and_exec(&daemon),
     ];
 
     println!(
@@ -151,6 +206,8 @@ fn main() {
     let floor_large = ratio(&figures[3], &figures[2]);
     println!("create 1 GiB / create 1 MiB (median): {size_ratio:.2}x");
     println!("create / floor, 1 MiB image: {floor_small:.2}x; 1 GiB image: {floor_large:.2}x");
+    let boot_ratio = ratio(&figures[5], &figures[4]);
+    println!("create + first exec / floor: {boot_ratio:.2}x");
 
     if let Some(path) = json_out {
         let rows: Vec<_> = figures
@@ -171,6 +228,7 @@ fn main() {
                 "create_large_over_small": size_ratio,
                 "create_over_floor_small": floor_small,
                 "create_over_floor_large": floor_large,
+                "boot_and_exec_over_floor": boot_ratio,
             }
         });
         std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("json"))
