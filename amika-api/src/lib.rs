@@ -11,6 +11,8 @@ pub mod image;
 pub mod names;
 pub mod paths;
 pub mod sandbox;
+pub mod secret;
+pub mod snapshot;
 pub mod status;
 pub mod stream;
 
@@ -21,5 +23,9 @@ pub use image::{Image, ImageSource, ImageState};
 pub use sandbox::{
     Base, BaseKind, CreateSandbox, Limits, NetworkMode, Sandbox, SandboxState, SetupState,
     StopSandbox,
+};
+pub use secret::{Secret, SecretTargets, SetSecret};
+pub use snapshot::{
+    CreateSnapshot, ScrubPreview, Snapshot, SnapshotMode, SnapshotSource, SnapshotState,
 };
 pub use status::Status;

@@ -34,3 +34,24 @@ pub fn sandbox_stop(reference: &str) -> String {
 pub fn sandbox_exec(reference: &str) -> String {
     format!("{SANDBOXES}/{reference}/exec")
 }
+
+/// The secret collection: `GET` lists.
+pub const SECRETS: &str = "/v1/secrets";
+
+/// One secret: `PUT` stores a [`crate::SetSecret`], `DELETE` removes it.
+pub fn secret(name: &str) -> String {
+    format!("{SECRETS}/{name}")
+}
+
+/// The snapshot collection: `GET` lists (`?sandbox=S&repo=R` filter), `POST` captures.
+pub const SNAPSHOTS: &str = "/v1/snapshots";
+
+/// One snapshot by name or id: `GET` shows, `DELETE` removes (a missing one is not an error).
+pub fn snapshot(reference: &str) -> String {
+    format!("{SNAPSHOTS}/{reference}")
+}
+
+/// `GET`: what a scrub of this sandbox would remove.
+pub fn sandbox_scrub_preview(reference: &str) -> String {
+    format!("{SANDBOXES}/{reference}/scrub-preview")
+}

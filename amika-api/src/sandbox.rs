@@ -160,6 +160,12 @@ pub struct CreateSandbox {
     /// Clone this preset's image, building it first if needed. Exclusive with `image`.
     #[serde(default)]
     pub preset: Option<String>,
+    /// Boot from this snapshot (by name or id). Exclusive with `image` and `preset`.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Stored secrets to inject, by name.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// Network mode; `host` when absent.
     #[serde(default)]
     pub network: NetworkMode,

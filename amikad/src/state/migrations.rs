@@ -46,6 +46,52 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sandboxes ADD COLUMN init_pid INTEGER;
     ALTER TABLE sandboxes ADD COLUMN init_start_time INTEGER;
     ALTER TABLE sandboxes ADD COLUMN init_boot_id TEXT;",
+    // 3: secrets, the injection ledger, each sandbox's clean /etc/environment, and snapshots.
+    // The ledger keeps the injected value itself: the scrub must find it in the capture even
+    // after the stored secret has been changed or deleted.
+    "CREATE TABLE secrets (
+        name        TEXT PRIMARY KEY,
+        env_vars    TEXT NOT NULL DEFAULT '[]',
+        file_path   TEXT,
+        git_host    TEXT,
+        value       BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE injections (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        sandbox_id  TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+        secret_name TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        value       BLOB NOT NULL,
+        recorded_at INTEGER NOT NULL
+    );
+    CREATE INDEX injections_by_sandbox ON injections(sandbox_id);
+    CREATE TABLE env_baselines (
+        sandbox_id  TEXT PRIMARY KEY REFERENCES sandboxes(id) ON DELETE CASCADE,
+        content     BLOB NOT NULL
+    );
+    CREATE TABLE snapshots (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        description     TEXT,
+        source_id       TEXT NOT NULL,
+        source_name     TEXT NOT NULL,
+        repository      TEXT,
+        base_kind       TEXT NOT NULL,
+        base_id         TEXT NOT NULL,
+        base_name       TEXT NOT NULL,
+        preset          TEXT,
+        mode            TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        error           TEXT,
+        size_bytes      INTEGER,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    );
+    ALTER TABLE sandboxes ADD COLUMN preset TEXT;
+    ALTER TABLE sandboxes ADD COLUMN state_before_snapshot TEXT;",
 ];
 
 /// Runs every migration newer than the database's `user_version`.
