@@ -9,4 +9,6 @@ pub mod init;
 pub mod mounts;
 pub mod spawn;
 pub mod supervisor;
+#[cfg(test)]
+mod test_support;
 pub mod users;
