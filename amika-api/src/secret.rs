@@ -70,9 +70,23 @@ pub fn mask(value: &str) -> String {
     if n < 16 {
         return format!("•••• ({n} chars)");
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[n - 2..].iter().collect();
+    let head = printable(&chars[..4]);
+    let tail = printable(&chars[n - 2..]);
     format!("{head}…{tail} ({n} chars)")
+}
+
+/// Escapes control characters, so that a file's final newline cannot break a table row.
+fn printable(chars: &[char]) -> String {
+    chars
+        .iter()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -86,6 +100,12 @@ mod tests {
         let masked = mask(long);
         assert!(masked.starts_with("sk-a…op"), "{masked}");
         assert!(!masked.contains("abcdefgh"));
+    }
+
+    #[test]
+    fn masks_stay_on_one_line() {
+        let masked = mask("{\"token\": \"abcdefghijkl\"}\n");
+        assert_eq!(masked, "{\"to…}\\n (26 chars)");
     }
 
     #[test]

@@ -64,11 +64,28 @@ impl Client {
         B: Serialize,
         T: DeserializeOwned,
     {
+        self.send_json(Method::POST, path, request).await
+    }
+
+    /// `PUT path` with a JSON body, decoding the JSON answer.
+    pub async fn put_json<B, T>(&self, path: &str, request: &B) -> Result<T, CtlError>
+    where
+        B: Serialize,
+        T: DeserializeOwned,
+    {
+        self.send_json(Method::PUT, path, request).await
+    }
+
+    async fn send_json<B, T>(&self, method: Method, path: &str, request: &B) -> Result<T, CtlError>
+    where
+        B: Serialize,
+        T: DeserializeOwned,
+    {
         let json = serde_json::to_vec(request)
             .map_err(|e| CtlError::Local(format!("cannot encode the request: {e}")))?;
         let body = Either::Left(Full::new(Bytes::from(json)));
         let headers = [(CONTENT_TYPE, "application/json")];
-        let answer = self.send(Method::POST, path, body, &headers).await?;
+        let answer = self.send(method, path, body, &headers).await?;
         decode(path, &answer)
     }
 
