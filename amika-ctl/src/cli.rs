@@ -9,6 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::values::{parse_cpus, parse_env, parse_memory};
 
+mod secret;
+pub mod snapshot;
+
+pub use secret::{SecretCommand, SetSecretArgs, ValueSource};
+pub use snapshot::{SnapshotCommand, SnapshotCreateArgs};
+
 /// Where the daemon listens unless `--socket` or `AMIKA_SOCKET` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/amika/amikad.sock";
 
@@ -57,6 +63,12 @@ pub enum Command {
     /// Manage sandboxes.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Capture sandboxes as snapshots, and list, show and delete snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Manage secrets: values the daemon keeps and injects into new sandboxes.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Print sandbox, image and snapshot events as they happen, until interrupted.
     ///
     /// Text output is one `TIME KIND NAME STATE [MESSAGE]` line per event; JSON output is one
@@ -92,7 +104,7 @@ pub enum ImageCommand {
 /// `amika-ctl sandbox ...`
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Create a sandbox from an image or a preset; it starts running at once.
+    /// Create a sandbox from an image, a preset or a snapshot; it starts running at once.
     Create(CreateArgs),
     /// List sandboxes.
     List {
@@ -155,6 +167,12 @@ pub struct CreateArgs {
     /// Clone this preset's image, building it first if it does not exist yet.
     #[arg(long)]
     pub preset: Option<String>,
+    /// Boot from this snapshot (name or id) instead of an image or a preset.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["image", "preset"])]
+    pub snapshot: Option<String>,
+    /// Inject this stored secret; repeat for several.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
     /// Network: `host` shares the host's network, `none` has loopback only.
     #[arg(long, value_enum, default_value_t = Network::Host)]
     pub network: Network,
@@ -299,6 +317,22 @@ mod tests {
         let err = parse(&["sandbox", "create", "--image", "a", "--preset", "b"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn snapshot_conflicts_with_image_and_preset() {
+        for other in ["--image", "--preset"] {
+            let args = ["sandbox", "create", "--snapshot", "base", other, "x"];
+            let err = parse(&args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{other}");
+        }
+        let line = "create --snapshot base --secret claude --secret gh-token";
+        let words: Vec<&str> = line.split(' ').collect();
+        let SandboxCommand::Create(args) = sandbox(&words) else {
+            panic!("not create");
+        };
+        assert_eq!(args.snapshot.as_deref(), Some("base"));
+        assert_eq!(args.secrets, ["claude", "gh-token"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod names;
 pub mod presets;
 pub mod runtime;
 pub mod safefs;
+pub mod scrub;
 pub mod service;
 pub mod state;
 pub mod storage;

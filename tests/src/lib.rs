@@ -166,7 +166,18 @@ impl Daemon {
     /// Waits for a daemon that is expected to die on its own (an armed failpoint).
     pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("daemon is running");
-        child.wait().expect("wait for amikad")
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for amikad") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("amikad did not die at its failpoint:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starts the daemon again on the same state directory, without the extra environment.
@@ -206,7 +217,8 @@ impl Daemon {
             .spawn()
             .expect("run amika-ctl");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input).expect("write stdin");
+        // A client that refuses its arguments exits without reading: its status tells.
+        let _ = stdin.write_all(input);
         drop(stdin);
         child.wait_with_output().expect("wait for amika-ctl")
     }

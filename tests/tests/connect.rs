@@ -17,18 +17,29 @@ struct Terminal {
 
 impl Terminal {
     fn open() -> Terminal {
-        let size = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = nix::pty::Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
         let flags = nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
             .expect("F_GETFL");
         let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
             .expect("F_SETFL");
-        Terminal { master: std::fs::File::from(pty.master), slave: pty.slave, seen: String::new() }
+        Terminal {
+            master: std::fs::File::from(pty.master),
+            slave: pty.slave,
+            seen: String::new(),
+        }
     }
 
     fn type_text(&mut self, text: &str) {
-        self.master.write_all(text.as_bytes()).expect("type into the terminal");
+        self.master
+            .write_all(text.as_bytes())
+            .expect("type into the terminal");
     }
 
     /// Reads until `needle` has appeared after everything consumed so far.
@@ -40,7 +51,11 @@ impl Terminal {
                 self.seen.drain(..at + needle.len());
                 return;
             }
-            assert!(Instant::now() < deadline, "never saw {needle:?}; screen so far:\n{}", self.seen);
+            assert!(
+                Instant::now() < deadline,
+                "never saw {needle:?}; screen so far:\n{}",
+                self.seen
+            );
             match self.master.read(&mut buf) {
                 Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
                 _ => std::thread::sleep(Duration::from_millis(20)),
@@ -49,7 +64,12 @@ impl Terminal {
     }
 
     fn resize(&self, rows: u16, cols: u16) {
-        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads one winsize that lives for the duration of the call.
         let rc = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
         assert_eq!(rc, 0, "resize the terminal");
@@ -98,7 +118,10 @@ fn connect_is_a_real_terminal() {
     term.type_text("\x03");
     term.type_text("echo back-$((1+1))\n");
     term.expect("back-2");
-    assert!(client.try_wait().unwrap().is_none(), "the client survived Ctrl-C");
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the client survived Ctrl-C"
+    );
 
     term.resize(40, 100);
     std::thread::sleep(Duration::from_millis(300));
@@ -114,8 +137,18 @@ fn connect_is_a_real_terminal() {
         assert!(Instant::now() < deadline, "the client did not exit");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(status.code(), Some(3), "the session's exit code is the client's");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the session's exit code is the client's"
+    );
     let after = term.modes();
-    assert_eq!(before.local_flags, after.local_flags, "terminal modes restored");
-    assert_eq!(before.input_flags, after.input_flags, "terminal modes restored");
+    assert_eq!(
+        before.local_flags, after.local_flags,
+        "terminal modes restored"
+    );
+    assert_eq!(
+        before.input_flags, after.input_flags,
+        "terminal modes restored"
+    );
 }

@@ -260,7 +260,15 @@ fn a_client_that_disconnects_leaves_no_process_behind() {
     let mut client = std::process::Command::new(amika_tests::bin_dir().join("amika-ctl"))
         .arg("--socket")
         .arg(daemon.socket())
-        .args(["sandbox", "exec", "orphan", "--", "sh", "-c", "sleep 301 & sleep 302"])
+        .args([
+            "sandbox",
+            "exec",
+            "orphan",
+            "--",
+            "sh",
+            "-c",
+            "sleep 301 & sleep 302",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -268,7 +276,10 @@ fn a_client_that_disconnects_leaves_no_process_behind() {
     let running = |daemon: &Daemon| daemon.exec_ok("orphan", &["ps", "-o", "args"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !running(&daemon).contains("sleep 302") {
-        assert!(std::time::Instant::now() < deadline, "the command never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     client.kill().unwrap();
@@ -291,7 +302,9 @@ fn a_client_that_disconnects_leaves_no_process_behind() {
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 #[test]

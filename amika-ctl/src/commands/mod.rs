@@ -3,8 +3,11 @@
 mod each;
 mod events;
 mod exec;
+mod extract;
 mod image;
 mod sandbox;
+mod secret;
+mod snapshot;
 mod status;
 
 use amika_api::names;
@@ -21,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<u8, CtlError> {
         Command::Status => status::run(&client, cli.output).await.map(success),
         Command::Image(command) => image::run(&client, cli.output, command).await.map(success),
         Command::Sandbox(command) => sandbox::run(&client, cli.output, command).await,
+        Command::Snapshot(command) => snapshot::run(&client, cli.output, command).await,
+        Command::Secret(command) => secret::run(&client, cli.output, command).await.map(success),
         Command::Events => events::run(&client, cli.output).await.map(success),
     }
 }

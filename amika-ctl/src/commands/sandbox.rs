@@ -87,10 +87,11 @@ async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> Resu
     exec::connect(client, args, Vec::new()).await
 }
 
-/// Builds the request, checking every name it carries; clap already refused `--image` with
-/// `--preset` and checked the limits.
+/// Builds the request, checking every name it carries; clap already refused more than one of
+/// `--image`, `--preset` and `--snapshot`, and checked the limits. Secret names travel in the
+/// body rather than a path, so the daemon alone judges them.
 fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
-    let given = [&args.name, &args.image, &args.preset];
+    let given = [&args.name, &args.image, &args.preset, &args.snapshot];
     given
         .into_iter()
         .flatten()
@@ -99,6 +100,8 @@ fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
         name: args.name,
         image: args.image,
         preset: args.preset,
+        snapshot: args.snapshot,
+        secrets: args.secrets,
         network: args.network.into(),
         limits: Limits {
             memory_bytes: args.memory,
@@ -108,7 +111,8 @@ fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
     })
 }
 
-fn base(base: &Base) -> String {
+/// `image:NAME` or `snapshot:NAME`, as lists and blocks show a base.
+pub(super) fn base(base: &Base) -> String {
     let kind = match base.kind {
         BaseKind::Image => "image",
         BaseKind::Snapshot => "snapshot",
@@ -251,6 +255,8 @@ red-oslo  stopped  none   image:minimal  2026-05-01T12:00:00Z
             name: None,
             image: None,
             preset: None,
+            snapshot: None,
+            secrets: Vec::new(),
             network: Network::Host,
             memory: None,
             cpus: None,
@@ -273,6 +279,23 @@ red-oslo  stopped  none   image:minimal  2026-05-01T12:00:00Z
         let request = create_request(args).unwrap();
         assert_eq!(request.preset.as_deref(), Some("minimal"));
         assert!(request.name.is_none() && request.image.is_none());
+    }
+
+    #[test]
+    fn create_sends_the_snapshot_and_the_secrets() {
+        let args = CreateArgs {
+            snapshot: Some("base".into()),
+            secrets: vec!["claude".into(), "gh-token".into()],
+            ..create_args()
+        };
+        let request = create_request(args).unwrap();
+        assert_eq!(request.snapshot.as_deref(), Some("base"));
+        assert_eq!(request.secrets, ["claude", "gh-token"]);
+        let args = CreateArgs {
+            snapshot: Some("Base".into()),
+            ..create_args()
+        };
+        assert_eq!(create_request(args).unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -10,7 +10,9 @@ mod images;
 pub mod reply;
 mod routes;
 mod sandboxes;
+mod secrets;
 mod session;
+mod snapshots;
 mod status;
 
 use std::future::Future;
@@ -122,6 +124,40 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(Error::Internal(format!("service task failed: {e}"))))
+}
+
+/// The percent-decoded value of `name` in a query string, if present and not empty.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name && !value.is_empty()).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads and decodes a JSON request body, with a size limit.

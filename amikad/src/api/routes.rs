@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::reply::{api_failure, Reply};
-use super::{events, exec, images, sandboxes, status};
+use super::{events, exec, images, sandboxes, secrets, snapshots, status};
 use crate::service::Service;
 
 /// Dispatches one request.
@@ -32,15 +32,31 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
             sandboxes::stop(service, r, request).await
         }
         (&Method::POST, ["v1", "sandboxes", r, "exec"]) => exec::exec(service, r, request).await,
+        (&Method::GET, ["v1", "sandboxes", r, "scrub-preview"]) => {
+            snapshots::scrub_preview(service, r).await
+        }
+        (&Method::GET, ["v1", "snapshots"]) => {
+            let query = request.uri().query().map(str::to_owned);
+            snapshots::list(service, query.as_deref()).await
+        }
+        (&Method::POST, ["v1", "snapshots"]) => snapshots::create(service, request).await,
+        (&Method::GET, ["v1", "snapshots", r]) => snapshots::show(service, r).await,
+        (&Method::DELETE, ["v1", "snapshots", r]) => snapshots::delete(service, r).await,
         (&Method::DELETE, ["v1", "sandboxes", r]) => {
             let force = query_flag(request.uri().query(), "force");
             sandboxes::delete(service, r, force).await
         }
 
-        (_, ["v1", "status" | "events" | "images" | "sandboxes", ..]) => api_failure(
-            ErrorCode::InvalidRequest,
-            format!("{method} is not supported on {path}"),
-        ),
+        (&Method::GET, ["v1", "secrets"]) => secrets::list(service).await,
+        (&Method::PUT, ["v1", "secrets", name]) => secrets::set(service, name, request).await,
+        (&Method::DELETE, ["v1", "secrets", name]) => secrets::delete(service, name).await,
+
+        (_, ["v1", "status" | "events" | "images" | "sandboxes" | "snapshots" | "secrets", ..]) => {
+            api_failure(
+                ErrorCode::InvalidRequest,
+                format!("{method} is not supported on {path}"),
+            )
+        }
         _ => api_failure(
             ErrorCode::NotFound,
             format!("no API route {path}; this daemon serves /v1"),
@@ -49,7 +65,7 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
 }
 
 /// True when `name=true` (or a bare `name`) appears in the query string.
-fn query_flag(query: Option<&str>, name: &str) -> bool {
+pub fn query_flag(query: Option<&str>, name: &str) -> bool {
     query.unwrap_or("").split('&').any(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, "true"));
         key == name && matches!(value, "true" | "1" | "yes")

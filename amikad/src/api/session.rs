@@ -258,7 +258,10 @@ const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 async fn end_command(child: &mut Child) {
     if let Some(pid) = child.id() {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGHUP);
-        if tokio::time::timeout(HANGUP_GRACE, child.wait()).await.is_ok() {
+        if tokio::time::timeout(HANGUP_GRACE, child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }

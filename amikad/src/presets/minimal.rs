@@ -59,6 +59,9 @@ const ETC_FILES: &[(&str, &str, u32)] = &[
     ),
     // A placeholder: a running sandbox gets its own name as hostname.
     ("etc/hostname", "amika\n", 0o644),
+    // The system-wide environment; secrets injected as variables are appended to it in a
+    // marked block, and a scrub restores exactly this content.
+    ("etc/environment", "LANG=C.UTF-8\n", 0o644),
     (
         "etc/os-release",
         "NAME=\"amika minimal\"\nID=amika-minimal\nPRETTY_NAME=\"amika minimal (busybox)\"\n",

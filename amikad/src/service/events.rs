@@ -1,6 +1,6 @@
 //! The event bus behind `GET /v1/events`.
 
-use amika_api::{Event, SandboxState};
+use amika_api::{Event, SandboxState, SnapshotState};
 use tokio::sync::broadcast;
 
 use super::Service;
@@ -15,6 +15,28 @@ impl Service {
         self.events.subscribe()
     }
 
+    /// Publishes a snapshot state change.
+    pub(super) fn snapshot_event(
+        &self,
+        id: &str,
+        name: &str,
+        state: SnapshotState,
+        msg: Option<&str>,
+    ) {
+        self.publish("snapshot", id, name, state.as_str(), msg);
+    }
+
+    fn publish(&self, kind: &str, id: &str, name: &str, state: &str, msg: Option<&str>) {
+        let _ = self.events.send(Event {
+            time: rfc3339(crate::state::now()),
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            state: state.to_owned(),
+            message: msg.map(str::to_owned),
+        });
+    }
+
     /// Publishes a sandbox state change. Nobody listening is not an error.
     pub(super) fn sandbox_event(
         &self,
@@ -23,13 +45,6 @@ impl Service {
         state: SandboxState,
         msg: Option<&str>,
     ) {
-        let _ = self.events.send(Event {
-            time: rfc3339(crate::state::now()),
-            kind: "sandbox".into(),
-            id: id.to_owned(),
-            name: name.to_owned(),
-            state: state.as_str().to_owned(),
-            message: msg.map(str::to_owned),
-        });
+        self.publish("sandbox", id, name, state.as_str(), msg);
     }
 }

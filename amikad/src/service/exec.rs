@@ -11,6 +11,7 @@ use crate::runtime::cgroup::Cgroup;
 use crate::runtime::exec::ExecSpec;
 use crate::runtime::users;
 use crate::safefs::TreeRoot;
+use crate::state::InjectionKind;
 use crate::storage::TreeRef;
 
 /// The `PATH` of every session; images that want another set it in the request's env.
@@ -57,7 +58,14 @@ impl Service {
             .map_err(|e| Error::Internal(format!("cgroup of sandbox '{}': {e}", row.name)))?
             .ok_or_else(|| Error::Internal(format!("sandbox '{}' has no cgroup", row.name)))?;
 
-        let env = session_env(&account, &row.name, request)?;
+        let injected: Vec<(String, String)> = self
+            .store
+            .injections(&row.id)?
+            .into_iter()
+            .filter(|i| i.kind == InjectionKind::Env)
+            .map(|i| (i.target, i.value))
+            .collect();
+        let env = session_env(&account, &row.name, &injected, request)?;
         let command = if request.command.is_empty() {
             vec![account.shell.clone().into(), "-l".into()]
         } else {
@@ -96,6 +104,7 @@ impl Service {
 fn session_env(
     account: &users::Account,
     hostname: &str,
+    injected: &[(String, String)],
     request: &ExecRequest,
 ) -> Result<Vec<(String, String)>> {
     let mut env = vec![
@@ -106,6 +115,7 @@ fn session_env(
         ("SHELL".to_owned(), account.shell.clone()),
         ("HOSTNAME".to_owned(), hostname.to_owned()),
     ];
+    env.extend(injected.iter().cloned());
     if request.tty {
         let term = request
             .term

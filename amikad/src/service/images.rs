@@ -224,7 +224,7 @@ fn unpack_error(image: &str, err: UnpackError) -> Error {
 
 /// Bytes of regular-file data under `path`, not following links and not crossing into
 /// other filesystems. Best effort: an unreadable entry counts as zero.
-fn tree_size(path: &Path) -> u64 {
+pub(super) fn tree_size(path: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![path.to_owned()];
     while let Some(dir) = stack.pop() {

@@ -6,9 +6,12 @@
 mod events;
 mod exec;
 mod images;
+mod inject;
 mod lifecycle;
 mod reconcile;
 mod sandboxes;
+mod secrets;
+mod snapshots;
 mod status;
 
 use std::collections::HashMap;
@@ -48,6 +51,9 @@ pub struct Service {
     lifecycle_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Watches the init of every running sandbox.
     supervisor: Supervisor,
+    /// The service itself, for work that outlives a request (a capture runs on after its
+    /// 202 answer).
+    me: Weak<Service>,
     events: broadcast::Sender<Event>,
 }
 
@@ -55,9 +61,9 @@ impl Service {
     /// Ties a store and a pool together.
     pub fn new(store: Store, storage: Box<dyn Storage>, info: DaemonInfo) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Service>| {
-            let me = me.clone();
+            let weak = me.clone();
             let on_exit = Arc::new(move |id: &str, pid: i32, status: Option<i32>| {
-                if let Some(service) = me.upgrade() {
+                if let Some(service) = weak.upgrade() {
                     service.init_exited(id, pid, status);
                 }
             });
@@ -68,6 +74,7 @@ impl Service {
                 preset_builds: Mutex::new(HashMap::new()),
                 lifecycle_locks: Mutex::new(HashMap::new()),
                 supervisor: Supervisor::new(on_exit),
+                me: me.clone(),
                 events: broadcast::channel(EVENT_BUFFER).0,
             }
         })

@@ -1,6 +1,8 @@
 //! Sandboxes: create by cloning a base and booting it, list, show, delete.
 
-use amika_api::{Base, BaseKind, CreateSandbox, ImageState, Sandbox, SandboxState};
+use amika_api::{
+    Base, BaseKind, CreateSandbox, ImageSource, ImageState, Sandbox, SandboxState, SnapshotState,
+};
 
 use std::time::Duration;
 
@@ -8,7 +10,10 @@ use super::images::DEFAULT_PRESET;
 use super::lifecycle::DEFAULT_STOP_TIMEOUT;
 use super::Service;
 use crate::error::{Error, Result};
-use crate::state::{is_unique_violation, rfc3339, ImageRow, NewSandbox, OperationKind, SandboxRow};
+use crate::safefs::TreeRoot;
+use crate::state::{
+    is_unique_violation, rfc3339, ImageRow, InitRecord, NewSandbox, OperationKind, SandboxRow,
+};
 use crate::storage::TreeRef;
 use crate::{failpoint, names};
 
@@ -66,6 +71,7 @@ impl Service {
     /// clone the base's tree; boot it; mark the row `running` and close the intent together.
     /// A crash between the steps leaves an intent that start-up reconciliation rolls back.
     pub fn create_sandbox(&self, request: &CreateSandbox) -> Result<Sandbox> {
+        check_limits(request)?;
         let base = self.resolve_base(request)?;
         let name = match &request.name {
             Some(name) => {
@@ -75,19 +81,17 @@ impl Service {
             None => self.generate_sandbox_name()?,
         };
         let id = names::new_id();
+        let new = NewSandbox {
+            base_kind: base.kind,
+            base_id: &base.id,
+            base_name: &base.name,
+            network: request.network,
+            limits: request.limits,
+            preset: base.preset.clone(),
+        };
         let op = self
             .store
-            .insert_creating_sandbox(
-                &id,
-                &name,
-                &NewSandbox {
-                    base_kind: BaseKind::Image,
-                    base_id: &base.id,
-                    base_name: &base.name,
-                    network: request.network,
-                    limits: request.limits,
-                },
-            )
+            .insert_creating_sandbox(&id, &name, &new)
             .map_err(|e| {
                 if is_unique_violation(&e) {
                     Error::Conflict(format!(
@@ -99,14 +103,14 @@ impl Service {
             })?;
 
         let tree = TreeRef::sandbox(&id);
-        if let Err(err) = self.storage.clone_from(&TreeRef::image(&base.id), &tree) {
+        if let Err(err) = self.storage.clone_from(&base.tree, &tree) {
             tracing::warn!(sandbox = %name, error = %err, "clone failed; undoing");
             self.store.delete_sandbox(&id, Some(op))?;
             return Err(err.into());
         }
         failpoint::hit("sandbox-create:after-clone");
-        let row = self.find_sandbox(&id)?;
-        let init = match self.boot(&row) {
+        let booted = self.prepare_and_boot(&id, &request.secrets);
+        let init = match booted {
             Ok(init) => init,
             Err(err) => {
                 tracing::warn!(sandbox = %name, error = %err, "boot failed; undoing");
@@ -117,33 +121,84 @@ impl Service {
         };
         failpoint::hit("sandbox-create:after-boot");
         self.store.set_sandbox_running(&id, &init, Some(op))?;
-        tracing::info!(sandbox = %name, id = %id, image = %base.name, "sandbox created");
+        tracing::info!(sandbox = %name, id = %id, base = %base.name, "sandbox created");
         self.sandbox_event(&id, &name, SandboxState::Running, None);
         self.sandbox(&id)
     }
 
-    fn resolve_base(&self, request: &CreateSandbox) -> Result<ImageRow> {
-        check_limits(request)?;
-        match (&request.image, &request.preset) {
-            (Some(_), Some(_)) => Err(Error::InvalidRequest(
-                "give either an image or a preset, not both".into(),
-            )),
-            (Some(image), None) => {
-                let row = self.find_image(image)?;
-                match row.state {
-                    ImageState::Ready => Ok(row),
-                    ImageState::Building => Err(Error::Conflict(format!(
-                        "image '{image}' is still being built; wait for it to finish"
-                    ))),
-                    ImageState::Failed => Err(Error::Conflict(format!(
-                        "image '{image}' failed ({}); delete it and import it again",
-                        row.error.as_deref().unwrap_or("no reason recorded")
-                    ))),
-                }
-            }
-            (None, Some(preset)) => self.ensure_preset(preset),
-            (None, None) => self.ensure_preset(DEFAULT_PRESET),
+    /// Everything between the clone and a running init: the change-tracking mark, the
+    /// secrets, the boot. Its caller undoes the whole sandbox on failure.
+    fn prepare_and_boot(&self, id: &str, secrets: &[String]) -> Result<InitRecord> {
+        let tree = TreeRef::sandbox(id);
+        if let Some(generation) = self.storage.generation(&tree)? {
+            self.store.set_created_generation(id, generation)?;
         }
+        let path = self.storage.path(&tree);
+        let root = TreeRoot::open(&path)
+            .map_err(|e| Error::Storage(format!("open {}: {e}", path.display())))?;
+        self.inject_secrets(id, &root, secrets)?;
+        let row = self.find_sandbox(id)?;
+        self.boot(&row)
+    }
+
+    fn resolve_base(&self, request: &CreateSandbox) -> Result<BaseChoice> {
+        let given = [&request.image, &request.preset, &request.snapshot];
+        if given.iter().filter(|g| g.is_some()).count() > 1 {
+            return Err(Error::InvalidRequest(
+                "give at most one of an image, a preset and a snapshot".into(),
+            ));
+        }
+        if let Some(snapshot) = &request.snapshot {
+            return self.snapshot_base(snapshot);
+        }
+        let image = match (&request.image, &request.preset) {
+            (Some(image), _) => self.ready_image(image)?,
+            (None, Some(preset)) => self.ensure_preset(preset)?,
+            (None, None) => self.ensure_preset(DEFAULT_PRESET)?,
+        };
+        let preset = match &image.source {
+            ImageSource::Preset { preset } => Some(preset.clone()),
+            ImageSource::Import => None,
+        };
+        Ok(BaseChoice {
+            kind: BaseKind::Image,
+            tree: TreeRef::image(&image.id),
+            id: image.id,
+            name: image.name,
+            preset,
+        })
+    }
+
+    fn ready_image(&self, image: &str) -> Result<ImageRow> {
+        let row = self.find_image(image)?;
+        match row.state {
+            ImageState::Ready => Ok(row),
+            ImageState::Building => Err(Error::Conflict(format!(
+                "image '{image}' is still being built; wait for it to finish"
+            ))),
+            ImageState::Failed => Err(Error::Conflict(format!(
+                "image '{image}' failed ({}); delete it and import it again",
+                row.error.as_deref().unwrap_or("no reason recorded")
+            ))),
+        }
+    }
+
+    fn snapshot_base(&self, snapshot: &str) -> Result<BaseChoice> {
+        let row = self.find_snapshot(snapshot)?;
+        if row.state != SnapshotState::Active {
+            return Err(Error::Conflict(format!(
+                "snapshot '{}' is {}; only an active snapshot can be booted",
+                row.name,
+                row.state.as_str()
+            )));
+        }
+        Ok(BaseChoice {
+            kind: BaseKind::Snapshot,
+            tree: TreeRef::snapshot(&row.id),
+            id: row.id,
+            name: row.name,
+            preset: row.preset,
+        })
     }
 
     fn generate_sandbox_name(&self) -> Result<String> {
@@ -195,6 +250,15 @@ impl Service {
         tracing::info!(sandbox = %row.name, id = %row.id, "sandbox deleted");
         Ok(())
     }
+}
+
+/// The tree a new sandbox clones, and how to describe it.
+struct BaseChoice {
+    kind: BaseKind,
+    id: String,
+    name: String,
+    preset: Option<String>,
+    tree: TreeRef,
 }
 
 fn check_limits(request: &CreateSandbox) -> Result<()> {

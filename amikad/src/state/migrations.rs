@@ -92,6 +92,9 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE sandboxes ADD COLUMN preset TEXT;
     ALTER TABLE sandboxes ADD COLUMN state_before_snapshot TEXT;",
+    // 4: the filesystem generation at which each sandbox's tree was made, so a scrub can ask
+    // the filesystem what changed since instead of reading the whole tree.
+    "ALTER TABLE sandboxes ADD COLUMN created_generation INTEGER;",
 ];
 
 /// Runs every migration newer than the database's `user_version`.

@@ -5,19 +5,28 @@
 //! single connection makes "database is locked" impossible from our own side.
 
 mod images;
+mod ledger;
 mod migrations;
 mod operations;
 mod sandboxes;
+mod secrets;
+mod snapshots;
 
-use std::path::Path;
+use std::fs::Permissions;
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
 pub use images::ImageRow;
+pub use ledger::{InjectionKind, InjectionRow};
 pub use operations::OperationKind;
 pub use sandboxes::{InitRecord, NewSandbox, SandboxRow};
+pub use secrets::SecretRow;
+pub use snapshots::SnapshotRow;
 
 /// A handle on the SQLite database.
 pub struct Store {
@@ -35,6 +44,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut conn)?;
+        // The database holds secret values; SQLite gives later -wal/-shm files its mode.
+        restrict_to_owner(path)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -45,6 +56,26 @@ impl Store {
         // rolls back on drop), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Sets mode 0600 on the database file and on its WAL and shared-memory files if present.
+fn restrict_to_owner(db: &Path) -> rusqlite::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        match std::fs::set_permissions(&path, Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            // The WAL and shared-memory files exist only while a connection needs them.
+            Err(e) if !suffix.is_empty() && e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_PERM);
+                let why = format!("setting mode 0600 on {}: {e}", path.display());
+                return Err(rusqlite::Error::SqliteFailure(code, Some(why)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Seconds since the Unix epoch, the unit every timestamp column uses.

@@ -19,6 +19,11 @@ pub enum OperationKind {
     CreateSandbox,
     /// A sandbox is being deleted; rolled forward on crash.
     DeleteSandbox,
+    /// A snapshot is being captured: rolled back on crash unless it reached `active`, in
+    /// which case what remained (deleting the source) is rolled forward.
+    CaptureSnapshot,
+    /// A snapshot is being deleted; rolled forward on crash.
+    DeleteSnapshot,
 }
 
 impl OperationKind {
@@ -29,6 +34,8 @@ impl OperationKind {
             Self::DeleteImage => "delete-image",
             Self::CreateSandbox => "create-sandbox",
             Self::DeleteSandbox => "delete-sandbox",
+            Self::CaptureSnapshot => "capture-snapshot",
+            Self::DeleteSnapshot => "delete-snapshot",
         }
     }
 
@@ -39,6 +46,8 @@ impl OperationKind {
             Self::DeleteImage,
             Self::CreateSandbox,
             Self::DeleteSandbox,
+            Self::CaptureSnapshot,
+            Self::DeleteSnapshot,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -67,6 +76,13 @@ impl Store {
             params![kind.as_str(), object_id, now()],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    /// Removes a journal entry on its own, for a change that ended with no row to update.
+    pub fn delete_operation(&self, id: i64) -> rusqlite::Result<()> {
+        self.conn()
+            .execute("DELETE FROM operations WHERE id = ?1", [id])
+            .map(drop)
     }
 
     /// Every unfinished change, oldest first.

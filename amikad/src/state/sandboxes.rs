@@ -42,6 +42,10 @@ pub struct SandboxRow {
     pub limits: Limits,
     /// Its init process while running.
     pub init: Option<InitRecord>,
+    /// The preset at the root of its base chain, when there is one.
+    pub preset: Option<String>,
+    /// The filesystem generation when its tree was made, for change tracking.
+    pub created_generation: Option<u64>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
     /// Last state change (Unix seconds).
@@ -61,11 +65,13 @@ pub struct NewSandbox<'a> {
     pub network: NetworkMode,
     /// Resource limits.
     pub limits: Limits,
+    /// The preset at the root of the base chain.
+    pub preset: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, state, setup_state, base_kind, base_id, base_name, error, \
     created_at, updated_at, network, memory_bytes, cpus, pids_limit, init_pid, init_start_time, \
-    init_boot_id";
+    init_boot_id, preset, created_generation";
 
 fn parse_state(text: &str) -> SandboxState {
     [
@@ -138,6 +144,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SandboxRow> {
             pids: r.get::<_, Option<i64>>(13)?.map(|v| v as u64),
         },
         init,
+        preset: r.get(17)?,
+        created_generation: r.get::<_, Option<i64>>(18)?.map(|g| g as u64),
     })
 }
 
@@ -156,8 +164,8 @@ impl Store {
         tx.execute(
             "INSERT INTO sandboxes
                  (id, name, state, base_kind, base_id, base_name, created_at, updated_at,
-                  network, memory_bytes, cpus, pids_limit)
-             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+                  network, memory_bytes, cpus, pids_limit, preset)
+             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 id,
                 name,
@@ -169,6 +177,7 @@ impl Store {
                 new.limits.memory_bytes.map(|v| v as i64),
                 new.limits.cpus,
                 new.limits.pids.map(|v| v as i64),
+                new.preset,
             ],
         )?;
         tx.execute(
@@ -232,6 +241,16 @@ impl Store {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op])?;
         }
         tx.commit()
+    }
+
+    /// Records the filesystem generation at which a sandbox's tree was made.
+    pub fn set_created_generation(&self, id: &str, generation: u64) -> rusqlite::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE sandboxes SET created_generation = ?2 WHERE id = ?1",
+                params![id, generation as i64],
+            )
+            .map(drop)
     }
 
     /// Deletes a sandbox row together with a journal entry, if given, in one transaction.

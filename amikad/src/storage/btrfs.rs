@@ -76,6 +76,41 @@ impl Storage for BtrfsStorage {
         Ok(path)
     }
 
+    fn flush(&self, tree: &TreeRef) -> StorageResult<()> {
+        tracing::debug!(%tree, "btrfs sync");
+        libbtrfsutil::sync(self.path(tree)).map_err(|e| StorageError::new("sync", tree, e))
+    }
+
+    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf> {
+        // A writable snapshot of a live subvolume is atomic and constant-time, exactly as a
+        // clone of a sealed one.
+        self.clone_from(source, tree)
+    }
+
+    fn rename(&self, from: &TreeRef, to: &TreeRef) -> StorageResult<PathBuf> {
+        let target = self.path(to);
+        tracing::debug!(%from, %to, "rename subvolume");
+        std::fs::rename(self.path(from), &target)
+            .map_err(|e| StorageError::new(format!("move to {to}"), from, e))?;
+        Ok(target)
+    }
+
+    fn generation(&self, tree: &TreeRef) -> StorageResult<Option<u64>> {
+        let info = libbtrfsutil::subvolume_info(self.path(tree))
+            .map_err(|e| StorageError::new("read generation of", tree, e))?;
+        Ok(Some(info.generation()))
+    }
+
+    fn changed_since(
+        &self,
+        tree: &TreeRef,
+        generation: u64,
+    ) -> StorageResult<Option<Vec<PathBuf>>> {
+        crate::scrub::btrfs_changed_since(&self.path(tree), generation)
+            .map(Some)
+            .map_err(|e| StorageError::new("list changes of", tree, e))
+    }
+
     fn delete(&self, tree: &TreeRef) -> StorageResult<()> {
         let path = self.path(tree);
         if std::fs::symlink_metadata(&path).is_err() {

@@ -19,19 +19,27 @@ pub enum TreeKind {
     Image,
     /// A sandbox's writable root filesystem.
     Sandbox,
+    /// A captured, read-only snapshot that sandboxes clone.
+    Snapshot,
     /// A work area for captures in progress.
     Staging,
 }
 
 impl TreeKind {
     /// Every kind, for reconciliation sweeps.
-    pub const ALL: [TreeKind; 3] = [TreeKind::Image, TreeKind::Sandbox, TreeKind::Staging];
+    pub const ALL: [TreeKind; 4] = [
+        TreeKind::Image,
+        TreeKind::Sandbox,
+        TreeKind::Snapshot,
+        TreeKind::Staging,
+    ];
 
     /// The directory (or dataset) name that holds trees of this kind.
     pub fn area(self) -> &'static str {
         match self {
             Self::Image => "images",
             Self::Sandbox => "sandboxes",
+            Self::Snapshot => "snapshots",
             Self::Staging => "staging",
         }
     }
@@ -59,6 +67,22 @@ impl TreeRef {
     pub fn sandbox(id: &str) -> Self {
         Self {
             kind: TreeKind::Sandbox,
+            id: id.to_owned(),
+        }
+    }
+
+    /// The tree of snapshot `id`.
+    pub fn snapshot(id: &str) -> Self {
+        Self {
+            kind: TreeKind::Snapshot,
+            id: id.to_owned(),
+        }
+    }
+
+    /// The work tree of the capture of snapshot `id`.
+    pub fn staging(id: &str) -> Self {
+        Self {
+            kind: TreeKind::Staging,
             id: id.to_owned(),
         }
     }
@@ -122,6 +146,18 @@ pub trait Storage: Send + Sync {
     fn seal(&self, tree: &TreeRef) -> StorageResult<()>;
     /// Creates `tree` as a writable clone of the sealed `origin`, in constant time.
     fn clone_from(&self, origin: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf>;
+    /// Writes `tree`'s unsynced data to disk, so that a capture that follows is quick.
+    fn flush(&self, tree: &TreeRef) -> StorageResult<()>;
+    /// Makes `tree` as a writable point-in-time copy of the live tree `source`, atomically.
+    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf>;
+    /// Moves a tree to another place in the pool (a finished capture into the snapshots).
+    fn rename(&self, from: &TreeRef, to: &TreeRef) -> StorageResult<PathBuf>;
+    /// The filesystem's change counter for `tree` now, when the backend has one.
+    fn generation(&self, tree: &TreeRef) -> StorageResult<Option<u64>>;
+    /// Files of `tree` (relative paths) written since `generation`, or `None` when the
+    /// backend cannot tell and the caller must look at every file.
+    fn changed_since(&self, tree: &TreeRef, generation: u64)
+        -> StorageResult<Option<Vec<PathBuf>>>;
     /// Deletes `tree`; a tree that does not exist is not an error.
     fn delete(&self, tree: &TreeRef) -> StorageResult<()>;
     /// The ids of every tree of `kind` present in the pool.

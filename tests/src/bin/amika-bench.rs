@@ -122,7 +122,9 @@ fn time_boot_and_exec(daemon: &Daemon) -> Figure {
     for i in 0..RUNS {
         let name = format!("boot-{i}");
         let started = Instant::now();
-        daemon.ctl_ok(&["-o", "json", "sandbox", "create", "--name", &name, "--preset", "minimal"]);
+        daemon.ctl_ok(&[
+            "-o", "json", "sandbox", "create", "--name", &name, "--preset", "minimal",
+        ]);
         daemon.exec_ok(&name, &["true"]);
         samples.push(started.elapsed());
         daemon.ctl_ok(&["sandbox", "delete", "--force", &name]);
@@ -135,10 +137,16 @@ fn time_boot_and_exec(daemon: &Daemon) -> Figure {
 
 fn time_raw_boot(daemon: &Daemon) -> Figure {
     let image = daemon.ctl_json(&["image", "show", "minimal"]);
-    let tree = daemon.pool().join("images").join(image["id"].as_str().expect("id"));
+    let tree = daemon
+        .pool()
+        .join("images")
+        .join(image["id"].as_str().expect("id"));
     let mut samples = Vec::with_capacity(RUNS);
     for i in 0..RUNS {
-        let target = daemon.pool().join("staging").join(format!("floor-boot-{i}"));
+        let target = daemon
+            .pool()
+            .join("staging")
+            .join(format!("floor-boot-{i}"));
         let started = Instant::now();
         let snap = Command::new("btrfs")
             .args(["-q", "subvolume", "snapshot"])
@@ -154,7 +162,10 @@ fn time_raw_boot(daemon: &Daemon) -> Figure {
             .expect("run unshare");
         samples.push(started.elapsed());
         assert!(snap.success() && run.success(), "floor commands failed");
-        let _ = Command::new("btrfs").args(["-q", "subvolume", "delete"]).arg(&target).status();
+        let _ = Command::new("btrfs")
+            .args(["-q", "subvolume", "delete"])
+            .arg(&target)
+            .status();
     }
     Figure {
         name: "floor: btrfs snapshot + unshare /bin/true (minimal)".into(),
@@ -175,7 +186,9 @@ fn main() {
     }
 
     // Build the preset before measuring anything that uses it.
-    daemon.ctl_ok(&["sandbox", "create", "--name", "warm-up", "--preset", "minimal"]);
+    daemon.ctl_ok(&[
+        "sandbox", "create", "--name", "warm-up", "--preset", "minimal",
+    ]);
     daemon.ctl_ok(&["sandbox", "delete", "--force", "warm-up"]);
 
     let figures = [
