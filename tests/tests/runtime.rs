@@ -335,3 +335,35 @@ fn the_event_stream_reports_state_changes() {
     events.wait().unwrap();
     assert_eq!(states, ["running", "stopping", "stopped"]);
 }
+
+#[test]
+fn proc_leads_only_into_the_sandbox() {
+    let daemon = Daemon::start();
+    created(&daemon, &["--name", "walled"]);
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let as_root = |script: &str| {
+        let out = daemon.ctl(&[
+            "sandbox", "exec", "walled", "--user", "root", "--", "sh", "-c", script,
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // init's /proc entries are closed even to root in the sandbox; whatever is readable
+    // through /proc/1/root is the sandbox's own tree, never the host's.
+    let through_init = as_root("cat /proc/1/root/etc/hostname 2>/dev/null || echo denied");
+    assert!(
+        through_init == "walled" || through_init == "denied",
+        "{through_init}"
+    );
+    let visible: u32 = as_root("ls /proc | grep -c '^[0-9]'").parse().unwrap();
+    assert!(
+        visible <= 4,
+        "only the sandbox's own processes are in /proc: {visible}"
+    );
+    assert_eq!(as_root("cat /proc/sys/kernel/hostname"), "walled");
+    assert_ne!(
+        as_root("echo x > /proc/sys/kernel/hostname; echo rc=$?"),
+        "rc=0"
+    );
+    let host_after = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(host_after, host_name, "the host's hostname is untouched");
+}

@@ -172,22 +172,23 @@ impl Service {
             SandboxState::Running => Cgroup::open(&source.id).ok().flatten(),
             _ => None,
         };
+        // The window runs from asking the kernel to freeze until every process runs again.
+        let freeze_started = Instant::now();
         if let Some(cgroup) = &cgroup {
             cgroup
                 .freeze()
                 .map_err(|e| Error::Internal(format!("freezing sandbox '{}': {e}", source.name)))?;
         }
-        let frozen_at = Instant::now();
         let captured = self.storage.capture(&source_tree, &staging);
-        let frozen_for = frozen_at.elapsed();
         if let Some(cgroup) = &cgroup {
             if let Err(e) = cgroup.thaw() {
                 tracing::error!(sandbox = %source.name, error = %e, "thaw failed");
             }
         }
+        let frozen_for = freeze_started.elapsed();
         let path = captured?;
-        tracing::info!(snapshot = %row.name, frozen_us = frozen_for.as_micros() as u64,
-            "captured");
+        tracing::info!(snapshot = %row.name, froze = cgroup.is_some(),
+            frozen_us = frozen_for.as_micros() as u64, "captured");
         failpoint::hit("capture:after-capture");
 
         if row.mode.scrubs() {

@@ -7,6 +7,11 @@
 //!   the floor of a snapshot plus `unshare --fork --pid --mount --uts --ipc --root=CLONE
 //!   /bin/true`.
 //!
+//! - capturing a running sandbox (`full`) beside a plain read-only `btrfs subvolume snapshot`
+//!   of the same tree, and the freeze window the daemon reports;
+//! - `scrub` captures after 1, 16 and 64 MiB of changes, to show scrub time against the size
+//!   of what changed.
+//!
 //! Prints a table; `--json PATH` also writes the figures as JSON.
 
 use std::path::Path;
@@ -173,9 +178,131 @@ fn time_raw_boot(daemon: &Daemon) -> Figure {
     }
 }
 
+/// The sandbox the capture figures use: running, with a secret injected.
+fn capture_source(daemon: &Daemon) -> String {
+    let out = daemon.ctl_with_input(
+        &[
+            "secret",
+            "set",
+            "bench-token",
+            "--env",
+            "BENCH_TOKEN",
+            "--file",
+            ".bench/token",
+            "--value-stdin",
+        ],
+        b"bench-secret-value-0123456789abcdef",
+    );
+    assert!(out.status.success(), "storing the bench secret failed");
+    daemon.ctl_ok(&[
+        "sandbox",
+        "create",
+        "--name",
+        "capture-src",
+        "--secret",
+        "bench-token",
+    ]);
+    "capture-src".into()
+}
+
+fn snapshot_once(daemon: &Daemon, sandbox: &str, name: &str, mode: &str) -> Duration {
+    let started = Instant::now();
+    daemon.ctl_ok(&[
+        "-o",
+        "json",
+        "snapshot",
+        "create",
+        "--sandbox",
+        sandbox,
+        "--name",
+        name,
+        "--mode",
+        mode,
+        "--no-interactive",
+    ]);
+    let elapsed = started.elapsed();
+    daemon.ctl_ok(&["snapshot", "delete", name]);
+    elapsed
+}
+
+fn time_captures(daemon: &Daemon, sandbox: &str) -> Figure {
+    let samples = (0..RUNS)
+        .map(|i| snapshot_once(daemon, sandbox, &format!("full-{i}"), "full"))
+        .collect();
+    Figure {
+        name: "snapshot create --mode full (running sandbox)".into(),
+        samples,
+    }
+}
+
+fn time_raw_captures(daemon: &Daemon, sandbox: &str) -> Figure {
+    let shown = daemon.ctl_json(&["sandbox", "show", sandbox]);
+    let tree = daemon
+        .pool()
+        .join("sandboxes")
+        .join(shown["id"].as_str().expect("id"));
+    let mut samples = Vec::with_capacity(RUNS);
+    for i in 0..RUNS {
+        let target = daemon
+            .pool()
+            .join("staging")
+            .join(format!("floor-capture-{i}"));
+        let started = Instant::now();
+        let status = Command::new("btrfs")
+            .args(["-q", "subvolume", "snapshot", "-r"])
+            .arg(&tree)
+            .arg(&target)
+            .status()
+            .expect("run btrfs");
+        samples.push(started.elapsed());
+        assert!(status.success());
+        let _ = Command::new("btrfs")
+            .args(["-q", "subvolume", "delete"])
+            .arg(&target)
+            .status();
+    }
+    Figure {
+        name: "floor: btrfs subvolume snapshot -r (same tree)".into(),
+        samples,
+    }
+}
+
+/// Freeze windows the daemon logged, in microseconds.
+fn freeze_windows(daemon: &Daemon) -> Figure {
+    let samples = daemon
+        .log()
+        .lines()
+        .filter_map(|l| l.split("frozen_us=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_micros)
+        .collect();
+    Figure {
+        name: "freeze window of those captures (daemon log)".into(),
+        samples,
+    }
+}
+
+fn time_scrubs(daemon: &Daemon, sandbox: &str) -> Vec<Figure> {
+    [1u64, 16, 64]
+        .iter()
+        .map(|mib| {
+            let write = format!("head -c {} /dev/urandom > ~/changed-{mib}", mib << 20);
+            daemon.exec_ok(sandbox, &["sh", "-c", &write]);
+            let samples = (0..RUNS)
+                .map(|i| snapshot_once(daemon, sandbox, &format!("scrub-{mib}-{i}"), "scrub"))
+                .collect();
+            daemon.exec_ok(sandbox, &["sh", "-c", &format!("rm ~/changed-{mib}")]);
+            Figure {
+                name: format!("snapshot create --mode scrub, {mib} MiB changed"),
+                samples,
+            }
+        })
+        .collect()
+}
+
 fn main() {
     let json_out = std::env::args().skip_while(|a| a != "--json").nth(1);
-    let daemon = Daemon::start_with(&[("AMIKA_LOG", "warn")], "4G");
+    let daemon = Daemon::start_with(&[("AMIKA_LOG", "info")], "4G");
     let work = tempfile::tempdir_in("/var/tmp").expect("temp dir");
 
     eprintln!("preparing a 1 MiB and a 1 GiB image...");
@@ -191,7 +318,7 @@ fn main() {
     ]);
     daemon.ctl_ok(&["sandbox", "delete", "--force", "warm-up"]);
 
-    let figures = [
+    let mut figures = vec![
         time_raw_snapshots(&daemon, "small"),
         time_creates(&daemon, "small"),
         time_raw_snapshots(&daemon, "large"),
@@ -199,6 +326,11 @@ fn main() {
         time_raw_boot(&daemon),
         time_boot_and_exec(&daemon),
     ];
+    let source = capture_source(&daemon);
+    figures.push(time_raw_captures(&daemon, &source));
+    figures.push(time_captures(&daemon, &source));
+    figures.push(freeze_windows(&daemon));
+    figures.extend(time_scrubs(&daemon, &source));
 
     println!(
         "{:<56} {:>9} {:>9} {:>9}",
@@ -221,6 +353,8 @@ fn main() {
     println!("create / floor, 1 MiB image: {floor_small:.2}x; 1 GiB image: {floor_large:.2}x");
     let boot_ratio = ratio(&figures[5], &figures[4]);
     println!("create + first exec / floor: {boot_ratio:.2}x");
+    let capture_ratio = ratio(&figures[7], &figures[6]);
+    println!("capture (full) / read-only snapshot floor: {capture_ratio:.2}x");
 
     if let Some(path) = json_out {
         let rows: Vec<_> = figures
@@ -242,6 +376,7 @@ fn main() {
                 "create_over_floor_small": floor_small,
                 "create_over_floor_large": floor_large,
                 "boot_and_exec_over_floor": boot_ratio,
+                "capture_full_over_floor": capture_ratio,
             }
         });
         std::fs::write(&path, serde_json::to_string_pretty(&doc).expect("json"))
