@@ -7,6 +7,7 @@
 //! failure the capture is thrown away, the source is untouched, and the snapshot is `failed`
 //! with the reason.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use amika_api::{
@@ -157,13 +158,13 @@ impl Service {
             return;
         };
         match self.capture_steps(&row, source) {
-            Ok(size) => self.finish_capture(&row, op, source, size, started),
+            Ok(path) => self.finish_capture(&row, op, source, &path, started),
             Err(err) => self.fail_capture(&row, op, source, &err.to_string()),
         }
     }
 
-    /// Capture, scrub, verify and seal. Returns the snapshot's size.
-    fn capture_steps(&self, row: &SnapshotRow, source: &SandboxRow) -> Result<u64> {
+    /// Capture, scrub, verify and seal. Returns where the snapshot's tree is.
+    fn capture_steps(&self, row: &SnapshotRow, source: &SandboxRow) -> Result<PathBuf> {
         let source_tree = TreeRef::sandbox(&source.id);
         let staging = TreeRef::staging(&row.id);
         self.storage.flush(&source_tree)?;
@@ -204,7 +205,7 @@ impl Service {
         let path = self.storage.rename(&staging, &snapshot_tree)?;
         self.storage.seal(&snapshot_tree)?;
         failpoint::hit("capture:after-seal");
-        Ok(super::images::tree_size(&path))
+        Ok(path)
     }
 
     /// Scrubs the capture at `path` of everything the ledger lists, then verifies fail-closed.
@@ -292,18 +293,21 @@ impl Service {
         row: &SnapshotRow,
         op: i64,
         source: &SandboxRow,
-        size: u64,
+        path: &Path,
         started: Instant,
     ) {
         let deletes_source = row.mode == SnapshotMode::ScrubAndDelete;
-        let recorded = self
-            .store
-            .activate_snapshot(&row.id, size, (!deletes_source).then_some(op));
-        if let Err(e) = recorded {
+        // A mode that keeps the source gives it back its state in the same transaction, so
+        // nobody who sees the snapshot active sees the source still `snapshotting`.
+        let keeps = (!deletes_source).then_some((op, source.id.as_str()));
+        if let Err(e) = self.store.activate_snapshot(&row.id, keeps) {
             return self.fail_capture(row, op, source, &format!("recording it: {e}"));
         }
         tracing::info!(snapshot = %row.name, ms = started.elapsed().as_millis() as u64,
-            size, "snapshot active");
+            "snapshot active");
+        if let Ok(Some(restored)) = self.store.find_sandbox(&source.id) {
+            self.sandbox_event(&restored.id, &restored.name, restored.state, None);
+        }
         self.snapshot_event(&row.id, &row.name, State::Active, None);
         failpoint::hit("capture:after-active");
         if deletes_source {
@@ -311,8 +315,12 @@ impl Service {
                 tracing::error!(sandbox = %source.name, error = %e,
                     "deleting the source failed; the next start retries");
             }
-        } else if let Err(e) = self.end_source_capture(source) {
-            tracing::error!(sandbox = %source.name, error = %e, "restoring its state failed");
+        }
+        // Measured after the fact: walking the tree takes time proportional to its size,
+        // which a capture must not.
+        let size = super::images::tree_size(path);
+        if let Err(e) = self.store.set_snapshot_size(&row.id, size) {
+            tracing::warn!(snapshot = %row.name, error = %e, "recording its size failed");
         }
     }
 

@@ -152,36 +152,35 @@ impl Store {
             .map(drop)
     }
 
-    /// Marks a snapshot active with its size, in one transaction with closing its intent when
-    /// the capture needs nothing more done (modes that keep the source).
-    pub fn activate_snapshot(
-        &self,
-        id: &str,
-        size_bytes: u64,
-        op: Option<i64>,
-    ) -> rusqlite::Result<()> {
+    /// Marks a snapshot active. When the capture keeps its source, `keeps` names the journal
+    /// entry to close and the source to give back its state, in the same transaction.
+    pub fn activate_snapshot(&self, id: &str, keeps: Option<(i64, &str)>) -> rusqlite::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "UPDATE snapshots SET state = 'active', error = NULL, size_bytes = ?2,
-                 updated_at = ?3 WHERE id = ?1",
-            params![id, size_bytes as i64, now()],
+            "UPDATE snapshots SET state = 'active', error = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now()],
         )?;
-        if let Some(op) = op {
+        if let Some((op, source)) = keeps {
             tx.execute("DELETE FROM operations WHERE id = ?1", [op])?;
+            restore_source(&tx, source)?;
         }
         tx.commit()
     }
 
-    /// Gives a source sandbox back the state it had before the capture.
-    pub fn end_capture(&self, sandbox_id: &str) -> rusqlite::Result<()> {
+    /// Records a snapshot's size once it has been measured.
+    pub fn set_snapshot_size(&self, id: &str, size_bytes: u64) -> rusqlite::Result<()> {
         self.conn()
             .execute(
-                "UPDATE sandboxes SET state = COALESCE(state_before_snapshot, 'stopped'),
-                     state_before_snapshot = NULL, updated_at = ?2 WHERE id = ?1",
-                params![sandbox_id, now()],
+                "UPDATE snapshots SET size_bytes = ?2 WHERE id = ?1",
+                params![id, size_bytes as i64],
             )
             .map(drop)
+    }
+
+    /// Gives a source sandbox back the state it had before the capture.
+    pub fn end_capture(&self, sandbox_id: &str) -> rusqlite::Result<()> {
+        restore_source(&self.conn(), sandbox_id)
     }
 
     /// Deletes a snapshot row together with a journal entry, if given.
@@ -223,4 +222,14 @@ impl Store {
         let rows = stmt.query_map(params![sandbox, repository], from_row)?;
         rows.collect()
     }
+}
+
+/// The source's state before the capture, put back.
+fn restore_source(conn: &rusqlite::Connection, sandbox_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sandboxes SET state = COALESCE(state_before_snapshot, 'stopped'),
+             state_before_snapshot = NULL, updated_at = ?2 WHERE id = ?1",
+        params![sandbox_id, now()],
+    )
+    .map(drop)
 }

@@ -45,11 +45,15 @@ impl Cgroup {
             Tree::V2(dir) => (dir.join("cgroup.events"), events_frozen),
         };
         let deadline = Instant::now() + FREEZE_TIMEOUT;
+        // Most freezes finish within microseconds, and every moment spent here is a moment
+        // the sandbox stands still: start polling fast and back off to the usual interval.
+        let mut pause = Duration::from_micros(20);
         while !frozen(&read_file(&file)?) {
             if Instant::now() >= deadline {
                 return Err(CgroupError::FreezeTimeout { path: file });
             }
-            thread::sleep(POLL_INTERVAL);
+            thread::sleep(pause);
+            pause = (pause * 2).min(POLL_INTERVAL);
         }
         Ok(())
     }
