@@ -1,31 +1,108 @@
 //! Start-up and shutdown, in a fixed order.
 //!
-//! Start: lock the state directory, open the pool, open the store, reconcile, bind the socket,
-//! then announce readiness. Stop: on SIGTERM or SIGINT stop accepting, drain, close the store.
-//! The embedded pool stays mounted on purpose, so that sandboxes outlive a daemon restart.
+//! Start: lock the state directory, open the pool, open the store, reconcile, take the socket
+//! (the one systemd passed, else bind our own), then announce readiness to systemd and to a
+//! parent waiting on `--daemonize`. Stop: on SIGTERM or SIGINT tell systemd, stop accepting,
+//! drain, close the store. The embedded pool stays mounted on purpose, so that sandboxes
+//! outlive a daemon restart.
 
 use std::os::unix::fs::{chown, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{Flags, StorageSpec};
+use crate::config::{Config, StorageSpec};
+use crate::detach::StartupPipe;
+use crate::lock::StateLock;
 use crate::service::{DaemonInfo, Service};
 use crate::state::Store;
 use crate::storage::btrfs::BtrfsStorage;
 use crate::storage::pool::{self, PoolOrigin};
 use crate::storage::Storage;
+use crate::systemd::Notifier;
 use crate::{api, lock};
 
-/// Runs the daemon until a shutdown signal.
-pub async fn run(flags: Flags) -> Result<()> {
-    let state_dir = &flags.state_dir;
-    create_private_dir(state_dir)?;
-    let _lock = lock::acquire(state_dir)?;
+/// What the process was handed besides its configuration.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// The listening socket systemd passed, if it did.
+    pub listener: Option<std::os::unix::net::UnixListener>,
+    /// The channel to systemd, under `Type=notify`.
+    pub notifier: Option<Notifier>,
+    /// The parent waiting under `--daemonize`.
+    pub parent: Option<StartupPipe>,
+    /// The pid file written under `--daemonize`.
+    pub pid_file: Option<PathBuf>,
+}
 
-    let (storage, pool_origin) = open_storage(&flags)?;
+impl Launch {
+    fn status(&self, text: &str) {
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(&format!("STATUS={text}"));
+        }
+    }
+}
+
+/// A daemon that has started and not yet served.
+struct Started {
+    _lock: StateLock,
+    service: Arc<Service>,
+    listener: UnixListener,
+    /// Where the socket is, for the log.
+    socket: PathBuf,
+    /// Whether the socket file is ours to remove at the end; systemd owns a passed one.
+    own_socket: bool,
+}
+
+/// Runs the daemon until a shutdown signal. A start-up failure is reported to systemd and to
+/// a waiting parent before it is returned.
+pub async fn run(config: Config, mut launch: Launch) -> Result<()> {
+    let started = match start(&config, &mut launch).await {
+        Ok(started) => started,
+        Err(e) => {
+            launch.status(&format!("start-up failed: {e:#}"));
+            // Gone before the parent hears of the failure, so nobody who saw the parent
+            // exit finds a pid file naming a daemon that never served.
+            if let Some(pid_file) = &launch.pid_file {
+                let _ = std::fs::remove_file(pid_file);
+            }
+            if let Some(parent) = launch.parent.take() {
+                parent.failed(&format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let socket = started.socket.display();
+    tracing::info!(%socket, "amikad ready");
+    if let Some(notifier) = &launch.notifier {
+        notifier.notify(&format!("READY=1\nSTATUS=serving on {socket}"));
+    }
+    if let Some(parent) = launch.parent.take() {
+        parent.ready();
+    }
+
+    let stopping = shutdown_signal(launch.notifier.as_ref());
+    api::serve(started.listener, started.service, stopping).await;
+    if started.own_socket {
+        let _ = std::fs::remove_file(&started.socket);
+    }
+    tracing::info!("amikad stopped");
+    Ok(())
+}
+
+async fn start(config: &Config, launch: &mut Launch) -> Result<Started> {
+    if let Some(file) = &config.file {
+        tracing::info!(file = %file.display(), "configuration read");
+    }
+    let state_dir = &config.state_dir;
+    create_private_dir(state_dir)?;
+    let lock = lock::acquire(state_dir)?;
+
+    launch.status("opening the pool");
+    let (storage, pool_origin) = open_storage(config)?;
     tracing::info!(backend = storage.backend(), pool = %storage.location(), "pool ready");
 
     let db = state_dir.join("amika.db");
@@ -35,21 +112,45 @@ pub async fn run(flags: Flags) -> Result<()> {
         state_dir: state_dir.clone(),
         pool_origin,
     };
-    let service = Service::new(store, storage, info);
+    let service = Service::new(store, storage, info, config.default_limits);
 
+    launch.status("reconciling the state store with the pool");
     let service_for_reconcile = service.clone();
     let reconciled = tokio::task::spawn_blocking(move || service_for_reconcile.reconcile())
         .await?
         .context("reconciling the state store with the pool")?;
     tracing::info!(?reconciled, "reconciled state with the pool");
 
-    let listener = bind_socket(&flags.socket)?;
-    tracing::info!(socket = %flags.socket.display(), "amikad ready");
+    let (listener, socket, own_socket) = listen(config, launch.listener.take())?;
+    Ok(Started {
+        _lock: lock,
+        service,
+        listener,
+        socket,
+        own_socket,
+    })
+}
 
-    api::serve(listener, service, shutdown_signal()).await;
-    let _ = std::fs::remove_file(&flags.socket);
-    tracing::info!("amikad stopped");
-    Ok(())
+/// The socket systemd passed, else one bound at the configured path; with where it is and
+/// whether its file is ours to remove.
+fn listen(
+    config: &Config,
+    passed: Option<std::os::unix::net::UnixListener>,
+) -> Result<(UnixListener, PathBuf, bool)> {
+    let Some(passed) = passed else {
+        return Ok((bind_socket(&config.socket)?, config.socket.clone(), true));
+    };
+    let socket = passed
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(Path::to_owned))
+        .unwrap_or_else(|| config.socket.clone());
+    tracing::info!(socket = %socket.display(), "serving the socket systemd passed");
+    passed
+        .set_nonblocking(true)
+        .context("making the passed socket non-blocking")?;
+    let listener = UnixListener::from_std(passed).context("adopting the passed socket")?;
+    Ok((listener, socket, false))
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
@@ -59,8 +160,8 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("setting mode 0700 on {}", dir.display()))
 }
 
-fn open_storage(flags: &Flags) -> Result<(Box<dyn Storage>, &'static str)> {
-    match &flags.storage {
+fn open_storage(config: &Config) -> Result<(Box<dyn Storage>, &'static str)> {
+    match &config.storage {
         Some(StorageSpec::Btrfs(path)) => {
             let storage = BtrfsStorage::open(path).map_err(anyhow::Error::msg)?;
             Ok((Box::new(storage), "explicit"))
@@ -70,7 +171,7 @@ fn open_storage(flags: &Flags) -> Result<(Box<dyn Storage>, &'static str)> {
              the embedded pool"
         ),
         None => {
-            let pool = pool::prepare(&flags.state_dir, flags.pool_size)?;
+            let pool = pool::prepare(&config.state_dir, config.pool_size)?;
             let origin = match pool.origin {
                 PoolOrigin::StateDir => "embedded-dir",
                 PoolOrigin::LoopImage { .. } => "embedded-loop",
@@ -108,7 +209,8 @@ fn bind_socket(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT, after telling systemd the daemon is stopping.
+async fn shutdown_signal(notifier: Option<&Notifier>) {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -119,5 +221,8 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    if let Some(notifier) = notifier {
+        notifier.notify("STOPPING=1\nSTATUS=stopping: draining requests");
     }
 }

@@ -7,12 +7,14 @@
 //! - [`storage`]: the pool behind one trait, with the btrfs backend and the embedded pool.
 //! - [`safefs`] and [`unpack`]: writes confined to a tree, and the tar unpacker built on them.
 //! - [`runtime`]: init processes in namespaces, cgroups, and commands run inside.
-//! - [`daemon`]: start-up and shutdown in their fixed order.
+//! - [`daemon`]: start-up and shutdown in their fixed order; [`config`] for the flags and the
+//!   configuration file, [`systemd`] and [`detach`] for running as a service.
 
 pub mod api;
 pub mod command;
 pub mod config;
 pub mod daemon;
+pub mod detach;
 pub mod error;
 pub mod failpoint;
 pub mod lock;
@@ -24,4 +26,5 @@ pub mod scrub;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod systemd;
 pub mod unpack;

@@ -28,7 +28,8 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
-fn binary(name: &str) -> PathBuf {
+/// The path of a built workspace binary, `amikad` or `amika-ctl`.
+pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.exists(),
@@ -50,6 +51,7 @@ pub struct Daemon {
     dir: tempfile::TempDir,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
+    extra_args: Vec<String>,
     pool_size: String,
 }
 
@@ -66,6 +68,15 @@ impl Daemon {
 
     /// Starts a daemon with extra environment variables and a pool of `pool_size` (`4G`).
     pub fn start_with(env: &[(&str, &str)], pool_size: &str) -> Daemon {
+        Self::start_full(env, &[], pool_size)
+    }
+
+    /// Starts a daemon with extra flags, for example `--config PATH`.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        Self::start_full(&[], args, TEST_POOL_SIZE)
+    }
+
+    fn start_full(env: &[(&str, &str)], args: &[&str], pool_size: &str) -> Daemon {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix("amika-test-")
@@ -78,6 +89,7 @@ impl Daemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             pool_size: pool_size.to_owned(),
         };
         daemon.launch();
@@ -114,7 +126,12 @@ impl Daemon {
             .arg(socket)
             .arg("--pool-size")
             .arg(&self.pool_size)
+            .args(&self.extra_args)
             .env("AMIKA_LOG", "info,amikad=debug");
+        // A configuration file installed on the host must not change what a test sees.
+        if !self.extra_args.iter().any(|a| a == "--config") {
+            cmd.arg("--config").arg("/dev/null");
+        }
         cmd
     }
 

@@ -2,8 +2,10 @@
 //!
 //! Handlers decode the request, call one service function on a blocking thread, and encode
 //! the result; the rules live in [`crate::service`]. Every request is logged once, with its
-//! method, path, status and duration.
+//! method, path, status and duration. Each connection's peer is checked first ([`access`]);
+//! a refused peer gets a 403 for every request it sends, and one log line.
 
+pub mod access;
 mod events;
 mod exec;
 mod images;
@@ -29,6 +31,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use amika_api::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::service::Service;
@@ -80,9 +84,29 @@ async fn connection(
     service: Arc<Service>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let refusal = match access::check(&stream).await {
+        Ok(()) => None,
+        Err(refusal) => {
+            tracing::warn!(
+                user = %refusal.user,
+                uid = refusal.uid,
+                pid = refusal.pid,
+                "refused a caller outside group {}",
+                access::GROUP
+            );
+            Some(Arc::new(refusal))
+        }
+    };
     let handler = service_fn(move |request| {
         let service = service.clone();
-        async move { Ok::<_, std::convert::Infallible>(logged(service, request).await) }
+        let refusal = refusal.clone();
+        async move {
+            let reply = match refusal {
+                Some(refusal) => refused(&refusal, &request),
+                None => logged(service, request).await,
+            };
+            Ok::<_, std::convert::Infallible>(reply)
+        }
     });
     let connection = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), handler)
@@ -113,6 +137,12 @@ async fn logged(service: Arc<Service>, request: Request<Incoming>) -> reply::Rep
         "request"
     );
     reply
+}
+
+/// The answer to every request from a refused caller; the refusal was logged once already.
+fn refused(refusal: &access::Refusal, request: &Request<Incoming>) -> reply::Reply {
+    tracing::debug!(method = %request.method(), path = request.uri().path(), "refused");
+    reply::api_failure(ErrorCode::Forbidden, refusal.message.clone())
 }
 
 /// Runs a synchronous service call on the blocking pool.

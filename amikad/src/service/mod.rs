@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
-use amika_api::Event;
+use amika_api::{Event, Limits};
 use tokio::sync::broadcast;
 
 use crate::runtime::supervisor::Supervisor;
@@ -43,6 +43,8 @@ pub struct Service {
     store: Store,
     storage: Box<dyn Storage>,
     info: DaemonInfo,
+    /// Limits for a sandbox whose create request leaves them out (the daemon's configuration).
+    default_limits: Limits,
     /// One lock per preset, so that concurrent requests for an unbuilt preset wait for a
     /// single build instead of racing to make two.
     preset_builds: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -58,8 +60,14 @@ pub struct Service {
 }
 
 impl Service {
-    /// Ties a store and a pool together.
-    pub fn new(store: Store, storage: Box<dyn Storage>, info: DaemonInfo) -> Arc<Self> {
+    /// Ties a store and a pool together; `default_limits` fill the limits a create request
+    /// leaves out.
+    pub fn new(
+        store: Store,
+        storage: Box<dyn Storage>,
+        info: DaemonInfo,
+        default_limits: Limits,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Service>| {
             let weak = me.clone();
             let on_exit = Arc::new(move |id: &str, pid: i32, status: Option<i32>| {
@@ -71,6 +79,7 @@ impl Service {
                 store,
                 storage,
                 info,
+                default_limits,
                 preset_builds: Mutex::new(HashMap::new()),
                 lifecycle_locks: Mutex::new(HashMap::new()),
                 supervisor: Supervisor::new(on_exit),

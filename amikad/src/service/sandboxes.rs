@@ -1,7 +1,8 @@
 //! Sandboxes: create by cloning a base and booting it, list, show, delete.
 
 use amika_api::{
-    Base, BaseKind, CreateSandbox, ImageSource, ImageState, Sandbox, SandboxState, SnapshotState,
+    Base, BaseKind, CreateSandbox, ImageSource, ImageState, Limits, Sandbox, SandboxState,
+    SnapshotState,
 };
 
 use std::time::Duration;
@@ -86,7 +87,7 @@ impl Service {
             base_id: &base.id,
             base_name: &base.name,
             network: request.network,
-            limits: request.limits,
+            limits: self.limits_or_defaults(&request.limits),
             preset: base.preset.clone(),
         };
         let op = self
@@ -124,6 +125,16 @@ impl Service {
         tracing::info!(sandbox = %name, id = %id, base = %base.name, "sandbox created");
         self.sandbox_event(&id, &name, SandboxState::Running, None);
         self.sandbox(&id)
+    }
+
+    /// The request's limits, with each one it leaves out taken from the daemon's defaults.
+    fn limits_or_defaults(&self, requested: &Limits) -> Limits {
+        let defaults = &self.default_limits;
+        Limits {
+            memory_bytes: requested.memory_bytes.or(defaults.memory_bytes),
+            cpus: requested.cpus.or(defaults.cpus),
+            pids: requested.pids.or(defaults.pids),
+        }
     }
 
     /// Everything between the clone and a running init: the change-tracking mark, the
