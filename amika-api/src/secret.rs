@@ -70,15 +70,15 @@ pub fn mask(value: &str) -> String {
     if n < 16 {
         return format!("•••• ({n} chars)");
     }
-    let head = printable(&chars[..4]);
-    let tail = printable(&chars[n - 2..]);
+    let head = printable(&chars[..4].iter().collect::<String>());
+    let tail = printable(&chars[n - 2..].iter().collect::<String>());
     format!("{head}…{tail} ({n} chars)")
 }
 
-/// Escapes control characters, so that a file's final newline cannot break a table row.
-fn printable(chars: &[char]) -> String {
-    chars
-        .iter()
+/// `text` with control characters escaped, so that a value's final newline cannot break a
+/// table row and a name chosen by someone else cannot move the cursor or recolour a terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_control() {
                 c.escape_default().to_string()

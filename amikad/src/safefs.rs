@@ -346,8 +346,15 @@ impl TreeRoot {
         }
     }
 
-    /// Opens `rel` with the tree as the root of path resolution.
-    fn resolve(&self, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    /// Opens `rel` (empty for the root itself) with the tree as the root of path
+    /// resolution: no symlink, `..` or mount crossing can lead outside it. For readers that
+    /// need descriptors this type has no method for, such as directory listings.
+    pub fn resolve(&self, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
         let resolve = ResolveFlag::RESOLVE_IN_ROOT
             | ResolveFlag::RESOLVE_NO_MAGICLINKS
             | ResolveFlag::RESOLVE_NO_XDEV;

@@ -184,24 +184,10 @@ fn preview_text(preview: &ScrubPreview) -> String {
             text.push_str("  (none)\n");
         }
         for item in items {
-            text.push_str(&format!("  {}\n", printable(item)));
+            text.push_str(&format!("  {}\n", amika_api::secret::printable(item)));
         }
     }
     text
-}
-
-/// `text` with control characters escaped: a file name is chosen by whoever configured the
-/// secret, and must not be able to move the cursor or recolour the terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

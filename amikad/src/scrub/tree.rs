@@ -1,9 +1,9 @@
 //! Reading a capture without following symlinks: walking directories, opening files and
 //! reading link targets.
 //!
-//! [`TreeRoot`] has no directory listing or streaming read, so this module opens the
-//! capture a second time and resolves paths the same way: `openat2` with the capture as
-//! `/` (`RESOLVE_IN_ROOT`), so nothing resolves outside it. Below the starting directory
+//! [`TreeRoot`] has no directory listing or streaming read, so this module builds them on
+//! [`TreeRoot::resolve`], which opens paths with the capture as `/` (`RESOLVE_IN_ROOT`), so
+//! nothing resolves outside it. Below the starting directory
 //! the walk never follows a symlink at all: each directory is one it has just listed as a
 //! directory, and is opened with `O_NOFOLLOW`. The capture is a private snapshot that no
 //! process runs in, so nothing changes it between a listing and an open.
@@ -20,17 +20,14 @@ use std::path::Path;
 
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
-use nix::fcntl::{self, AtFlags, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{self, AtFlags, OFlag};
 use nix::sys::stat::{self, Mode, SFlag};
 
 use super::{ScrubError, TreeRoot};
 
-/// How often to retry `openat2` when a rename elsewhere makes the kernel answer `EAGAIN`.
-const RESOLVE_ATTEMPTS: usize = 16;
-
-/// The capture, opened for reading.
-pub(super) struct Tree {
-    root: OwnedFd,
+/// The capture, for reading.
+pub(super) struct Tree<'a> {
+    root: &'a TreeRoot,
 }
 
 /// What a walk or a lookup reports: a regular file or a symlink, not yet opened.
@@ -77,16 +74,10 @@ impl Node<'_> {
     }
 }
 
-impl Tree {
-    /// Opens the tree `capture` was opened at.
-    pub fn open(capture: &TreeRoot) -> Result<Tree, ScrubError> {
-        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let fd = fcntl::open(capture.path(), flags, Mode::empty()).map_err(|e| ScrubError::Io {
-            action: "open the capture",
-            path: capture.path().to_path_buf(),
-            source: e.into(),
-        })?;
-        Ok(Tree { root: owned(fd) })
+impl<'a> Tree<'a> {
+    /// Reads the tree `capture` was opened at.
+    pub fn open(capture: &'a TreeRoot) -> Result<Tree<'a>, ScrubError> {
+        Ok(Tree { root: capture })
     }
 
     /// Calls `visit` with every regular file and symlink below `start` (relative to the
@@ -179,25 +170,7 @@ impl Tree {
 
     /// Opens `rel` with the tree as the root of path resolution.
     fn resolve(&self, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        let resolve = ResolveFlag::RESOLVE_IN_ROOT
-            | ResolveFlag::RESOLVE_NO_MAGICLINKS
-            | ResolveFlag::RESOLVE_NO_XDEV;
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(resolve);
-        for _ in 0..RESOLVE_ATTEMPTS {
-            match fcntl::openat2(self.root.as_raw_fd(), rel, how) {
-                Err(Errno::EAGAIN) => continue,
-                Ok(fd) => return Ok(owned(fd)),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Errno::EAGAIN)
+        self.root.resolve(rel, flags)
     }
 }
 
