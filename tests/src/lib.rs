@@ -223,8 +223,18 @@ impl Daemon {
 
     /// Runs `amika-ctl` with `input` on its stdin.
     pub fn ctl_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        self.ctl_in_env(None, args, input)
+    }
+
+    /// Runs `amika-ctl` with `input` on its stdin and, when `env` is given, only that
+    /// environment, as a user with a home of their own would.
+    pub fn ctl_in_env(&self, env: Option<&[(&str, &str)]>, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
-        let mut child = Command::new(binary("amika-ctl"))
+        let mut command = Command::new(binary("amika-ctl"));
+        if let Some(env) = env {
+            command.env_clear().envs(env.iter().copied());
+        }
+        let mut child = command
             .arg("--socket")
             .arg(self.socket())
             .args(args)
@@ -238,6 +248,22 @@ impl Daemon {
         let _ = stdin.write_all(input);
         drop(stdin);
         child.wait_with_output().expect("wait for amika-ctl")
+    }
+
+    /// Captures `sandbox` as snapshot `name` in `mode` without prompting, waits for the
+    /// outcome, and returns the snapshot's JSON.
+    pub fn snapshot(&self, sandbox: &str, name: &str, mode: &str) -> Value {
+        self.ctl_json(&[
+            "snapshot",
+            "create",
+            "--sandbox",
+            sandbox,
+            "--name",
+            name,
+            "--mode",
+            mode,
+            "--no-interactive",
+        ])
     }
 
     /// Runs a command in `sandbox` through `amika-ctl sandbox exec`; returns the output.

@@ -3,34 +3,17 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use amika_tests::{bin_dir, raw_request, Daemon};
+use amika_tests::{raw_request, Daemon};
 use serde_json::Value;
 
 const OPENAI: &str = "sk-proj-0123456789abcdefghijklmnop";
 const ANTHROPIC: &str = "sk-ant-api03-zyxwvutsrqponmlkjihg";
 
-/// Runs `amika-ctl` with only the given environment and `input` on stdin, as a user with
-/// a home directory of their own would.
+/// Runs `amika-ctl` with only the given environment and `input` on stdin.
 fn ctl_as_user(daemon: &Daemon, env: &[(&str, &str)], args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(bin_dir().join("amika-ctl"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .arg("--socket")
-        .arg(daemon.socket())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run amika-ctl");
-    let mut stdin = child.stdin.take().expect("stdin");
-    // A command refused before it reads stdin closes the pipe early; its output tells.
-    let _ = stdin.write_all(input.as_bytes());
-    drop(stdin);
-    child.wait_with_output().expect("wait for amika-ctl")
+    daemon.ctl_in_env(Some(env), args, input.as_bytes())
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -51,17 +51,7 @@ fn configured_base(daemon: &Daemon, name: &str) {
 }
 
 fn snapshot(daemon: &Daemon, sandbox: &str, name: &str, mode: &str) -> serde_json::Value {
-    daemon.ctl_json(&[
-        "snapshot",
-        "create",
-        "--sandbox",
-        sandbox,
-        "--name",
-        name,
-        "--mode",
-        mode,
-        "--no-interactive",
-    ])
+    daemon.snapshot(sandbox, name, mode)
 }
 
 fn env_of(daemon: &Daemon, sandbox: &str) -> String {

@@ -207,19 +207,7 @@ fn capture_source(daemon: &Daemon) -> String {
 
 fn snapshot_once(daemon: &Daemon, sandbox: &str, name: &str, mode: &str) -> Duration {
     let started = Instant::now();
-    daemon.ctl_ok(&[
-        "-o",
-        "json",
-        "snapshot",
-        "create",
-        "--sandbox",
-        sandbox,
-        "--name",
-        name,
-        "--mode",
-        mode,
-        "--no-interactive",
-    ]);
+    daemon.snapshot(sandbox, name, mode);
     let elapsed = started.elapsed();
     daemon.ctl_ok(&["snapshot", "delete", name]);
     elapsed
