@@ -181,6 +181,10 @@ impl Service {
     /// Called from a watcher thread when an init exits. A stop in progress handles its own
     /// transition; any other exit means the sandbox ended on its own.
     pub(super) fn init_exited(&self, id: &str, pid: i32, status: Option<i32>) {
+        let lock = self.lifecycle_lock(id);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Read under the lock: a stop or delete that ended this init holds the lock while it
+        // waits, and has settled the row by the time this runs.
         let Ok(Some(row)) = self.store.find_sandbox(id) else {
             return;
         };
@@ -188,8 +192,6 @@ impl Service {
         if !ours || row.state != SandboxState::Running {
             return;
         }
-        let lock = self.lifecycle_lock(id);
-        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let clean = status.is_none_or(|s| libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0);
         let (state, message) = if clean {
             (SandboxState::Stopped, None)
