@@ -6,7 +6,7 @@
 # PID 1); passwd and util-linux: groupadd, useradd and setpriv for the access tests.
 set -eu
 packages="btrfs-progs libbtrfsutil-dev libclang-dev pkg-config busybox-static zstd util-linux"
-packages="$packages systemd passwd"
+packages="$packages systemd passwd debootstrap"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

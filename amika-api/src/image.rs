@@ -45,3 +45,13 @@ pub struct Image {
     /// RFC 3339 creation time.
     pub created_at: String,
 }
+
+/// Body of `POST /v1/images/build`: build a preset's image now instead of on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildImage {
+    /// The preset, e.g. `coder`.
+    pub preset: String,
+    /// Rebuild even when a ready image of the preset exists; the old one is deleted first.
+    #[serde(default)]
+    pub force: bool,
+}

@@ -19,7 +19,7 @@ pub mod stream;
 pub use error::{ApiError, ErrorCode};
 pub use events::Event;
 pub use exec::ExecRequest;
-pub use image::{Image, ImageSource, ImageState};
+pub use image::{BuildImage, Image, ImageSource, ImageState};
 pub use sandbox::{
     Base, BaseKind, CreateSandbox, Limits, NetworkMode, Sandbox, SandboxState, SetupState,
     StopSandbox,

@@ -4,6 +4,8 @@
 pub const STATUS: &str = "/v1/status";
 /// The image collection: `GET` lists.
 pub const IMAGES: &str = "/v1/images";
+/// `POST` with a [`crate::BuildImage`] body: build a preset's image.
+pub const IMAGES_BUILD: &str = "/v1/images/build";
 /// The sandbox collection: `GET` lists, `POST` creates.
 pub const SANDBOXES: &str = "/v1/sandboxes";
 

@@ -86,6 +86,15 @@ pub enum ImageCommand {
         /// The archive or directory; read with your own permissions.
         path: PathBuf,
     },
+    /// Build a preset's image now (it is otherwise built on first use), or show the ready one.
+    Build {
+        /// The preset: minimal, debian or coder.
+        #[arg(long)]
+        preset: String,
+        /// Delete a ready image of the preset and build it again.
+        #[arg(long)]
+        force: bool,
+    },
     /// List images.
     List,
     /// Show one image.
@@ -310,6 +319,16 @@ mod tests {
     fn socket_flag_overrides_the_default() {
         let cli = parse(&["status", "--socket", "/tmp/a.sock"]).unwrap();
         assert_eq!(cli.socket, PathBuf::from("/tmp/a.sock"));
+    }
+
+    #[test]
+    fn image_build_takes_a_preset_and_an_optional_force() {
+        let cli = parse(&["image", "build", "--preset", "coder", "--force"]).unwrap();
+        let Command::Image(ImageCommand::Build { preset, force }) = cli.command else {
+            panic!("not an image build: {cli:?}");
+        };
+        assert_eq!((preset.as_str(), force), ("coder", true));
+        assert!(parse(&["image", "build"]).is_err(), "--preset is required");
     }
 
     #[test]

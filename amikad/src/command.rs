@@ -8,7 +8,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
@@ -100,14 +100,24 @@ pub fn find_tool(name: &str) -> Result<PathBuf, CommandError> {
 pub fn run(program: &Path, args: &[&OsStr]) -> Result<Output, CommandError> {
     tracing::debug!(program = %program.display(), args = %join_args(args), "running command");
 
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| CommandError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null());
+    // SAFETY: the hook runs between fork and exec and makes one async-signal-safe call.
+    unsafe {
+        command.pre_exec(|| {
+            // A tool the daemon started dies with it, so a crashed daemon leaves no build or
+            // mount running on behind its back. The signal follows the thread that forked,
+            // which here is the one blocked waiting for the tool.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().map_err(|source| CommandError::Spawn {
+        program: program.to_owned(),
+        source,
+    })?;
 
     if output.status.success() {
         return Ok(output);

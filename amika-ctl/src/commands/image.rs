@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use amika_api::{paths, Image, ImageSource, ImageState};
+use amika_api::{paths, BuildImage, Image, ImageSource, ImageState};
 
 use super::{check_name, check_names, each::delete_each};
 use crate::cli::{ImageCommand, OutputFormat};
@@ -20,6 +20,11 @@ pub async fn run(
 ) -> Result<(), CtlError> {
     match command {
         ImageCommand::Import { name, path } => import(client, format, &name, &path).await,
+        ImageCommand::Build { preset, force } => {
+            let request = BuildImage { preset, force };
+            let image: Image = client.post_json(paths::IMAGES_BUILD, &request).await?;
+            output::show(format, &image, render)
+        }
         ImageCommand::List => {
             let images: Vec<Image> = client.get_json(paths::IMAGES).await?;
             output::show(format, &images, |images| table(images).render())

@@ -8,8 +8,10 @@ use hyper::body::Incoming;
 use hyper::{header, Request, StatusCode};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::blocking;
+use amika_api::BuildImage;
+
 use super::reply::{failure, json, no_content, Reply};
+use super::{blocking, read_json};
 use crate::error::Error;
 use crate::service::Service;
 use crate::unpack::Compression;
@@ -62,6 +64,18 @@ fn compression(request: &Request<Incoming>) -> Result<Compression, Error> {
         other => Err(Error::InvalidRequest(format!(
             "unsupported Content-Encoding '{other}'; send gzip, zstd or a plain tar"
         ))),
+    }
+}
+
+/// `POST /v1/images/build`: builds a preset's image, or returns the ready one.
+pub async fn build(service: Arc<Service>, request: Request<Incoming>) -> Reply {
+    let body: BuildImage = match read_json(request).await {
+        Ok(body) => body,
+        Err(e) => return failure(&e),
+    };
+    match blocking(move || service.build_image(&body.preset, body.force)).await {
+        Ok(image) => json(StatusCode::OK, &image),
+        Err(e) => failure(&e),
     }
 }
 

@@ -21,6 +21,7 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
 
         (&Method::GET, ["v1", "images"]) => images::list(service).await,
         (&Method::GET, ["v1", "images", name]) => images::show(service, name).await,
+        (&Method::POST, ["v1", "images", "build"]) => images::build(service, request).await,
         (&Method::PUT, ["v1", "images", name]) => images::import(service, name, request).await,
         (&Method::DELETE, ["v1", "images", name]) => images::delete(service, name).await,
 

@@ -1,6 +1,6 @@
 //! The event bus behind `GET /v1/events`.
 
-use amika_api::{Event, SandboxState, SnapshotState};
+use amika_api::{Event, ImageState, SandboxState, SnapshotState};
 use tokio::sync::broadcast;
 
 use super::Service;
@@ -46,5 +46,19 @@ impl Service {
         msg: Option<&str>,
     ) {
         self.publish("sandbox", id, name, state.as_str(), msg);
+    }
+
+    /// Publishes an image's progress or state change.
+    pub(super) fn image_event(&self, id: &str, name: &str, state: ImageState, msg: Option<&str>) {
+        self.publish("image", id, name, image_state(state), msg);
+    }
+}
+
+/// The wire name of an image state.
+fn image_state(state: ImageState) -> &'static str {
+    match state {
+        ImageState::Building => "building",
+        ImageState::Ready => "ready",
+        ImageState::Failed => "failed",
     }
 }

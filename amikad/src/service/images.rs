@@ -14,11 +14,12 @@ use crate::unpack::{self, Compression, UnpackError};
 use crate::{failpoint, names, presets, safefs::TreeRoot};
 
 /// The presets this daemon can build.
-pub const PRESETS: &[&str] = &["minimal"];
+pub const PRESETS: &[&str] = &["minimal", "debian", "coder"];
 
 /// The preset a sandbox gets when the request names no base.
 ///
-/// The product's default is `coder`; until that preset can be built, `minimal` stands in.
+/// The product's default is `coder`, but its first build takes minutes and needs the
+/// network, so here `minimal` is the default and `coder` is asked for by name.
 pub const DEFAULT_PRESET: &str = "minimal";
 
 impl From<ImageRow> for Image {
@@ -94,6 +95,16 @@ impl Service {
     /// Returns the ready image of `preset`, building it first if needed. Concurrent callers
     /// for the same preset wait for one build.
     pub fn ensure_preset(&self, preset: &str) -> Result<ImageRow> {
+        self.build_or_reuse(preset, false)
+    }
+
+    /// Builds the image of `preset` now; with `force`, a ready image of it is deleted and
+    /// rebuilt rather than reused.
+    pub fn build_image(&self, preset: &str, force: bool) -> Result<Image> {
+        self.build_or_reuse(preset, force).map(Image::from)
+    }
+
+    fn build_or_reuse(&self, preset: &str, force: bool) -> Result<ImageRow> {
         if !PRESETS.contains(&preset) {
             return Err(Error::InvalidRequest(format!(
                 "unknown preset '{preset}'; known presets: {}",
@@ -104,8 +115,8 @@ impl Service {
         let _build = lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(row) = self.store.find_image(preset)? {
             match row.state {
-                ImageState::Ready => return Ok(row),
-                ImageState::Failed => self.delete_image(&row.id)?,
+                ImageState::Ready if !force => return Ok(row),
+                ImageState::Ready | ImageState::Failed => self.delete_image(&row.id)?,
                 ImageState::Building => {
                     return Err(Error::Conflict(format!(
                         "image '{preset}' is being built by another request; retry shortly"
@@ -135,7 +146,11 @@ impl Service {
             .create(&tree)
             .map_err(Error::from)
             .and_then(|path| {
-                presets::minimal::populate(&path)
+                let progress = |step: &str| {
+                    tracing::info!(image = preset, id = %id, step, "building preset image");
+                    self.image_event(&id, preset, ImageState::Building, Some(step));
+                };
+                populate_preset(preset, &path, &progress)
                     .map_err(|e| Error::Internal(format!("building preset '{preset}': {e}")))?;
                 self.storage.seal(&tree)?;
                 Ok(tree_size(&path))
@@ -176,10 +191,12 @@ impl Service {
             Ok(size) => {
                 self.store.finish_image(id, op, size)?;
                 tracing::info!(image = name, id, size, "image ready");
+                self.image_event(id, name, ImageState::Ready, None);
                 self.image(id)
             }
             Err(err) => {
                 tracing::warn!(image = name, id, error = %err, "image not created; undoing");
+                self.image_event(id, name, ImageState::Failed, Some(&err.to_string()));
                 if let Err(undo) = self.storage.delete(&TreeRef::image(id)) {
                     tracing::error!(image = name, error = %undo, "undo failed: tree left for \
                         the next start to remove");
@@ -207,6 +224,23 @@ impl Service {
         self.store.delete_image(&row.id, Some(op))?;
         tracing::info!(image = %row.name, id = %row.id, "image deleted");
         Ok(())
+    }
+}
+
+/// Fills `root` with the tree of `preset`, one of [`PRESETS`].
+fn populate_preset(
+    preset: &str,
+    root: &Path,
+    progress: &dyn Fn(&str),
+) -> std::result::Result<(), String> {
+    match preset {
+        "minimal" => {
+            progress("busybox: assembling the tree");
+            presets::minimal::populate(root).map_err(|e| e.to_string())
+        }
+        "debian" => presets::debian::populate(root, progress).map_err(|e| e.to_string()),
+        "coder" => presets::coder::populate(root, progress).map_err(|e| e.to_string()),
+        other => Err(format!("no recipe for preset '{other}'")),
     }
 }
 
