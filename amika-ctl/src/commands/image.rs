@@ -1,10 +1,11 @@
 //! `amika-ctl image ...`: import, list, show and delete images.
 
 use std::path::Path;
+use std::time::Instant;
 
 use amika_api::{paths, BuildImage, Image, ImageSource, ImageState};
 
-use super::{check_name, check_names, each::delete_each};
+use super::{building, check_name, check_names, each::delete_each};
 use crate::cli::{ImageCommand, OutputFormat};
 use crate::client::Client;
 use crate::error::CtlError;
@@ -20,11 +21,7 @@ pub async fn run(
 ) -> Result<(), CtlError> {
     match command {
         ImageCommand::Import { name, path } => import(client, format, &name, &path).await,
-        ImageCommand::Build { preset, force } => {
-            let request = BuildImage { preset, force };
-            let image: Image = client.post_json(paths::IMAGES_BUILD, &request).await?;
-            output::show(format, &image, render)
-        }
+        ImageCommand::Build { preset, force } => build(client, format, preset, force).await,
         ImageCommand::List => {
             let images: Vec<Image> = client.get_json(paths::IMAGES).await?;
             output::show(format, &images, |images| table(images).render())
@@ -39,6 +36,21 @@ pub async fn run(
             delete_each(client, format, &names, paths::image).await
         }
     }
+}
+
+/// Builds the preset's image, showing the build's steps on stderr while it runs.
+async fn build(
+    client: &Client,
+    format: OutputFormat,
+    preset: String,
+    force: bool,
+) -> Result<(), CtlError> {
+    let mut display = building::Display::new(format, Some(&preset), Instant::now());
+    let feed = building::subscribe(client).await;
+    let request = BuildImage { preset, force };
+    let answer = client.post_json(paths::IMAGES_BUILD, &request);
+    let image: Image = building::during(feed, &mut display, answer).await?;
+    output::show(format, &image, render)
 }
 
 async fn import(

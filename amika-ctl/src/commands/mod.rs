@@ -1,9 +1,11 @@
 //! One module per command group; each command is a few API calls and a rendering.
 
+mod building;
 mod each;
 mod events;
 mod exec;
 mod extract;
+mod feed;
 mod image;
 mod sandbox;
 mod secret;

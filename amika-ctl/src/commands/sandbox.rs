@@ -1,8 +1,11 @@
 //! `amika-ctl sandbox ...`: create, list, show, start, stop and delete sandboxes, and the
 //! session commands, which live in [`super::exec`].
 
+use std::time::Instant;
+
 use amika_api::{paths, Base, BaseKind, CreateSandbox, Limits, Sandbox, SandboxState, StopSandbox};
 
+use super::building;
 use super::each::{delete_each, for_each, Action};
 use super::exec;
 use super::{check_name, check_names, success};
@@ -68,11 +71,20 @@ async fn start(client: &Client, reference: &str) -> Result<Sandbox, CtlError> {
     client.post_empty(&paths::sandbox_start(reference)).await
 }
 
-/// Creates the sandbox, shows it, and with `--connect` opens a session in it.
+/// Creates the sandbox, shows it, and with `--connect` opens a session in it. A preset image
+/// built on the way shows its steps on stderr; without `--preset` the daemon's default preset
+/// may be built, so any build is shown then.
 async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> Result<u8, CtlError> {
+    let started = Instant::now();
     let connect = args.connect;
     let request = create_request(args)?;
-    let mut sandbox: Sandbox = client.post_json(paths::SANDBOXES, &request).await?;
+    let mut display = building::Display::new(format, request.preset.as_deref(), started);
+    let feed = match (&request.image, &request.snapshot) {
+        (None, None) => building::subscribe(client).await,
+        _ => None,
+    };
+    let answer = client.post_json(paths::SANDBOXES, &request);
+    let mut sandbox: Sandbox = building::during(feed, &mut display, answer).await?;
     output::show(format, &sandbox, render)?;
     if !connect {
         return Ok(0);

@@ -2,10 +2,9 @@
 //! and list, show and delete snapshots.
 //!
 //! Capturing has modules of its own: [`create`] settles the request, [`prompt`] asks the
-//! questions, and [`wait`] follows the capture through [`feed`], the event stream.
+//! questions, and [`wait`] follows the capture through the event stream.
 
 mod create;
-mod feed;
 mod prompt;
 mod query;
 mod wait;

@@ -8,12 +8,12 @@ use amika_api::{
     paths, CreateSnapshot, Sandbox, ScrubPreview, Snapshot, SnapshotMode, SnapshotState,
 };
 
-use super::feed::Feed;
 use super::wait::{self, Progress};
 use super::{preview_text, prompt, render};
 use crate::cli::{OutputFormat, SnapshotCreateArgs};
 use crate::client::Client;
 use crate::commands::check_name;
+use crate::commands::feed::Feed;
 use crate::error::{CtlError, EXIT_FAILED};
 use crate::output;
 

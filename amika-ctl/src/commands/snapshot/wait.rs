@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use amika_api::{paths, Event, Snapshot, SnapshotState};
 use hyper::body::Incoming;
 
-use super::feed::Feed;
 use crate::client::Client;
+use crate::commands::feed::Feed;
 use crate::error::CtlError;
 
 /// Pause between two reads of the snapshot once the event stream is gone.
