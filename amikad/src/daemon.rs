@@ -17,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::{Config, StorageSpec};
 use crate::detach::StartupPipe;
 use crate::lock::StateLock;
-use crate::service::{DaemonInfo, Service};
+use crate::service::{DaemonInfo, Defaults, Service};
 use crate::state::Store;
 use crate::storage::btrfs::BtrfsStorage;
 use crate::storage::pool::{self, PoolOrigin};
@@ -112,7 +112,11 @@ async fn start(config: &Config, launch: &mut Launch) -> Result<Started> {
         state_dir: state_dir.clone(),
         pool_origin,
     };
-    let service = Service::new(store, storage, info, config.default_limits);
+    let defaults = Defaults {
+        limits: config.default_limits,
+        preset: config.default_preset.clone(),
+    };
+    let service = Service::new(store, storage, info, defaults);
 
     launch.status("reconciling the state store with the pool");
     let service_for_reconcile = service.clone();

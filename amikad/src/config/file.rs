@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub pool_size: Option<String>,
     /// `log_level = "info"`.
     pub log_level: Option<String>,
+    /// `default_preset = "coder"`: the base of sandboxes created without one.
+    pub default_preset: Option<String>,
     /// The `[default_limits]` table.
     #[serde(default)]
     pub default_limits: FileLimits,

@@ -73,6 +73,10 @@ pub struct Flags {
     #[arg(long, env = "AMIKA_LOG")]
     pub log_level: Option<String>,
 
+    /// Preset for sandboxes created without an image, preset or snapshot [default: coder].
+    #[arg(long, value_name = "PRESET")]
+    pub default_preset: Option<String>,
+
     /// Memory limit for sandboxes created without one, e.g. 2G.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub default_memory: Option<u64>,
@@ -147,6 +151,8 @@ pub struct Config {
     pub log_level: String,
     /// Limits for sandboxes whose create request leaves them out.
     pub default_limits: Limits,
+    /// The preset of sandboxes whose create request names no base.
+    pub default_preset: String,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -195,6 +201,16 @@ impl Config {
             pids: flags.default_pids.or(limits.pids),
         };
         check_limits(&default_limits).map_err(|(key, m)| invalid(key, m))?;
+        let default_preset = flags
+            .default_preset
+            .clone()
+            .or(file.default_preset)
+            .unwrap_or_else(|| crate::service::DEFAULT_PRESET.to_owned());
+        if !crate::service::PRESETS.contains(&default_preset.as_str()) {
+            let known = crate::service::PRESETS.join(", ");
+            let message = format!("unknown preset '{default_preset}'; use one of {known}");
+            return Err(invalid("default_preset", message));
+        }
 
         let state_dir = file_path(flags.state_dir.clone(), file.state_dir, "state_dir", &shown)?;
         let socket = file_path(flags.socket.clone(), file.socket, "socket", &shown)?;
@@ -209,6 +225,7 @@ impl Config {
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
             default_limits,
+            default_preset,
             file: path,
         })
     }
@@ -333,6 +350,24 @@ mod tests {
         assert!(err.to_string().contains("cpus"), "{err}");
         let err = resolve(&[], "socket = \"run/amikad.sock\"").unwrap_err();
         assert!(err.to_string().contains("absolute"), "{err}");
+        let err = resolve(&[], "default_preset = \"arch\"").unwrap_err();
+        assert!(err.to_string().contains("default_preset"), "{err}");
+    }
+
+    #[test]
+    fn the_default_preset_is_coder_unless_configured() {
+        assert_eq!(resolve(&[], "").unwrap().default_preset, "coder");
+        let config = resolve(
+            &["--default-preset", "minimal"],
+            "default_preset = \"debian\"",
+        );
+        assert_eq!(config.unwrap().default_preset, "minimal");
+        assert_eq!(
+            resolve(&[], "default_preset = \"debian\"")
+                .unwrap()
+                .default_preset,
+            "debian"
+        );
     }
 
     #[test]

@@ -16,11 +16,9 @@ use crate::{failpoint, names, presets, safefs::TreeRoot};
 /// The presets this daemon can build.
 pub const PRESETS: &[&str] = &["minimal", "debian", "coder"];
 
-/// The preset a sandbox gets when the request names no base.
-///
-/// The product's default is `coder`, but its first build takes minutes and needs the
-/// network, so here `minimal` is the default and `coder` is asked for by name.
-pub const DEFAULT_PRESET: &str = "minimal";
+/// The preset a sandbox gets when the request names no base and the daemon's configuration
+/// names no other: the development image, as in the hosted product.
+pub const DEFAULT_PRESET: &str = "coder";
 
 impl From<ImageRow> for Image {
     fn from(row: ImageRow) -> Self {

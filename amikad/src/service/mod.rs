@@ -27,6 +27,7 @@ use crate::storage::Storage;
 
 pub use events::EVENT_BUFFER;
 pub use exec::ExecPlan;
+pub use images::{DEFAULT_PRESET, PRESETS};
 pub use lifecycle::DEFAULT_STOP_TIMEOUT;
 
 /// Facts about how this daemon was started, for status output.
@@ -38,13 +39,22 @@ pub struct DaemonInfo {
     pub pool_origin: &'static str,
 }
 
+/// What a sandbox gets when its create request leaves it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    /// Limits, field by field.
+    pub limits: Limits,
+    /// The preset of a sandbox whose request names no image, preset or snapshot.
+    pub preset: String,
+}
+
 /// The daemon's state and pool, and the rules that tie them together.
 pub struct Service {
     store: Store,
     storage: Box<dyn Storage>,
     info: DaemonInfo,
-    /// Limits for a sandbox whose create request leaves them out (the daemon's configuration).
-    default_limits: Limits,
+    /// What a create request leaves out (the daemon's configuration).
+    defaults: Defaults,
     /// One lock per preset, so that concurrent requests for an unbuilt preset wait for a
     /// single build instead of racing to make two.
     preset_builds: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -60,13 +70,12 @@ pub struct Service {
 }
 
 impl Service {
-    /// Ties a store and a pool together; `default_limits` fill the limits a create request
-    /// leaves out.
+    /// Ties a store and a pool together; `defaults` fill in what a create request leaves out.
     pub fn new(
         store: Store,
         storage: Box<dyn Storage>,
         info: DaemonInfo,
-        default_limits: Limits,
+        defaults: Defaults,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Service>| {
             let weak = me.clone();
@@ -79,7 +88,7 @@ impl Service {
                 store,
                 storage,
                 info,
-                default_limits,
+                defaults,
                 preset_builds: Mutex::new(HashMap::new()),
                 lifecycle_locks: Mutex::new(HashMap::new()),
                 supervisor: Supervisor::new(on_exit),

@@ -7,7 +7,6 @@ use amika_api::{
 
 use std::time::Duration;
 
-use super::images::DEFAULT_PRESET;
 use super::lifecycle::DEFAULT_STOP_TIMEOUT;
 use super::Service;
 use crate::error::{Error, Result};
@@ -129,7 +128,7 @@ impl Service {
 
     /// The request's limits, with each one it leaves out taken from the daemon's defaults.
     fn limits_or_defaults(&self, requested: &Limits) -> Limits {
-        let defaults = &self.default_limits;
+        let defaults = &self.defaults.limits;
         Limits {
             memory_bytes: requested.memory_bytes.or(defaults.memory_bytes),
             cpus: requested.cpus.or(defaults.cpus),
@@ -165,7 +164,7 @@ impl Service {
         let image = match (&request.image, &request.preset) {
             (Some(image), _) => self.ready_image(image)?,
             (None, Some(preset)) => self.ensure_preset(preset)?,
-            (None, None) => self.ensure_preset(DEFAULT_PRESET)?,
+            (None, None) => self.ensure_preset(&self.defaults.preset)?,
         };
         let preset = match &image.source {
             ImageSource::Preset { preset } => Some(preset.clone()),
