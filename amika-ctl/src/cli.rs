@@ -128,7 +128,8 @@ pub enum SandboxCommand {
     },
     /// Delete sandboxes.
     Delete {
-        /// Delete even if the sandbox is running.
+        /// Kill the sandbox's processes at once instead of giving them 10 s to exit, and
+        /// delete it even while a snapshot of it is being taken.
         #[arg(long)]
         force: bool,
         /// Sandbox names or ids.
