@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest value a secret may hold, in bytes; the daemon refuses more, and the client
+/// skips larger credential files rather than sending them.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
 /// Where a secret goes inside a sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

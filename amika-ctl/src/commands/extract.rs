@@ -31,9 +31,7 @@ const AGENT_FILES: &[(&str, &str)] = &[
 /// Environment variables whose names end with this are taken as API keys.
 const API_KEY_SUFFIX: &str = "_API_KEY";
 
-/// The daemon's limit on a value, checked here so an oversized file is skipped before the
-/// user is asked rather than failing after.
-const MAX_VALUE_BYTES: usize = 64 * 1024;
+use amika_api::secret::MAX_VALUE_BYTES;
 
 /// A credential found on this machine, ready to be stored.
 #[derive(Clone, PartialEq, Eq)]

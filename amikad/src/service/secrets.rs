@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::state::{rfc3339, SecretRow, Store};
 
-/// The largest value accepted, in bytes: far above any token or credentials file, small
-/// enough to keep every request and ledger row cheap.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+use amika_api::secret::MAX_VALUE_BYTES;
 
 /// The longest file target accepted, in bytes (Linux's `PATH_MAX`).
 const MAX_PATH_BYTES: usize = 4096;
