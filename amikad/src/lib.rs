@@ -18,6 +18,7 @@ pub mod detach;
 pub mod error;
 pub mod failpoint;
 pub mod lock;
+pub mod mountinfo;
 pub mod names;
 pub mod presets;
 pub mod runtime;

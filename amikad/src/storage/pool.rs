@@ -18,6 +18,7 @@ use nix::sys::statfs::{statfs, BTRFS_SUPER_MAGIC};
 use nix::sys::statvfs::statvfs;
 
 use crate::command::{self, CommandError};
+use crate::mountinfo;
 
 /// The pool directory (or mount point) inside the state directory.
 const POOL_DIR: &str = "pool";
@@ -439,58 +440,15 @@ fn reuse_existing_mount(image: &Path, mountpoint: &Path) -> Result<bool, PoolErr
 
 /// The source of the topmost mount at `mountpoint`, if any.
 fn mount_source(mountpoint: &Path) -> Result<Option<String>, PoolError> {
-    let mountinfo = Path::new("/proc/self/mountinfo");
-    let text =
-        fs::read_to_string(mountinfo).map_err(|source| io_error("read", mountinfo, source))?;
+    let path = Path::new(mountinfo::PATH);
+    let text = fs::read_to_string(path).map_err(|source| io_error("read", path, source))?;
     // Later lines are mounted on top of earlier ones at the same point.
-    let source = text
-        .lines()
+    let source = mountinfo::parse(&text)
+        .into_iter()
         .rev()
-        .filter_map(parse_mountinfo_line)
-        .find(|entry| entry.mountpoint == mountpoint)
-        .map(|entry| entry.source);
+        .find(|mount| mount.point == mountpoint)
+        .map(|mount| mount.source);
     Ok(source)
-}
-
-/// The fields of one `/proc/self/mountinfo` line that the pool needs.
-#[derive(Debug, PartialEq, Eq)]
-struct MountEntry {
-    mountpoint: PathBuf,
-    source: String,
-}
-
-fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
-    let fields: Vec<&str> = line.split(' ').collect();
-    let mountpoint = fields.get(4)?;
-    // Optional fields end at a lone "-"; file system type and source follow.
-    let separator = fields.iter().skip(6).position(|field| *field == "-")? + 6;
-    let source = fields.get(separator + 2)?;
-    Some(MountEntry {
-        mountpoint: PathBuf::from(unescape_mountinfo(mountpoint)),
-        source: unescape_mountinfo(source),
-    })
-}
-
-/// Undoes the kernel's octal escaping of space, tab, newline and backslash.
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|_| bytes[i] == b'\\');
-        match octal.and_then(|digits| u8::from_str_radix(std::str::from_utf8(digits).ok()?, 8).ok())
-        {
-            Some(byte) => {
-                out.push(byte);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The file behind a loop device such as `/dev/loop3`, from sysfs.
@@ -585,10 +543,10 @@ mod tests {
     }
 
     fn mount_count(mountpoint: &Path) -> usize {
-        let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
-        text.lines()
-            .filter_map(parse_mountinfo_line)
-            .filter(|entry| entry.mountpoint == mountpoint)
+        let text = fs::read_to_string(mountinfo::PATH).unwrap();
+        mountinfo::parse(&text)
+            .iter()
+            .filter(|mount| mount.point == mountpoint)
             .count()
     }
 
@@ -718,23 +676,6 @@ mod tests {
         assert!(parse_size("10000000000000000000000000000000T")
             .unwrap_err()
             .contains("too large"));
-    }
-
-    #[test]
-    fn mountinfo_lines_are_parsed_and_unescaped() {
-        let line = "97 29 0:52 / /var/lib/my\\040state/pool rw,noatime shared:50 master:1 - \
-                    btrfs /dev/loop0 rw,space_cache=v2,subvolid=5,subvol=/";
-        assert_eq!(
-            parse_mountinfo_line(line),
-            Some(MountEntry {
-                mountpoint: PathBuf::from("/var/lib/my state/pool"),
-                source: "/dev/loop0".to_owned(),
-            })
-        );
-        let no_optional = "22 1 0:21 / /proc rw,nosuid - proc proc rw";
-        assert_eq!(parse_mountinfo_line(no_optional).unwrap().source, "proc");
-        assert_eq!(parse_mountinfo_line("garbage"), None);
-        assert_eq!(unescape_mountinfo("a\\134b\\011c\\"), "a\\b\tc\\");
     }
 
     #[test]

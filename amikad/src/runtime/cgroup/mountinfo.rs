@@ -1,8 +1,6 @@
 //! Discovery: which hierarchies the host mounts, and where, read from
 //! `/proc/self/mountinfo`.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
@@ -11,26 +9,17 @@ use super::files::read_file;
 use super::tree::{Tree, V1Dirs};
 use super::v2::{self, V2_CONTROLLERS};
 use super::{CgroupError, Result};
+use crate::mountinfo::{self, Mount};
 
-/// Where the kernel lists the calling process's mounts.
-const MOUNTINFO: &str = "/proc/self/mountinfo";
 /// Where a pure cgroup v2 host mounts its single hierarchy.
 const UNIFIED_DEFAULT: &str = "/sys/fs/cgroup";
 /// The v1 hierarchies a sandbox uses.
 const V1_CONTROLLERS: [&str; 4] = ["memory", "cpu", "pids", "freezer"];
 
-/// One line of `/proc/self/mountinfo`, reduced to what discovery needs.
-#[derive(Debug)]
-pub(super) struct Mount {
-    pub(super) fstype: String,
-    pub(super) point: PathBuf,
-    pub(super) super_options: Vec<String>,
-}
-
 /// Finds the hierarchy roots: a cgroup2 mount with every controller, else the v1 mounts.
 pub(super) fn discover() -> Result<Tree> {
-    let text = read_file(Path::new(MOUNTINFO))?;
-    let mounts = parse_mountinfo(&text);
+    let text = read_file(Path::new(mountinfo::PATH))?;
+    let mounts = mountinfo::parse(&text);
     if let Some(root) = unified_root(&mounts) {
         return Ok(Tree::V2(root));
     }
@@ -84,53 +73,4 @@ fn v1_mount(mounts: &[Mount], controller: &str) -> Option<PathBuf> {
         .filter(|mount| mount.fstype == "cgroup")
         .find(|mount| mount.super_options.iter().any(|o| o == controller))
         .map(|mount| mount.point.clone())
-}
-
-/// The mounts listed in a mountinfo text; lines of another shape are skipped.
-pub(super) fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines().filter_map(parse_mount_line).collect()
-}
-
-/// Fields: id, parent, dev, root, mount point, options, optional fields, "-", fstype,
-/// source, super options.
-fn parse_mount_line(line: &str) -> Option<Mount> {
-    let (left, right) = line.split_once(" - ")?;
-    let point = left.split(' ').nth(4)?;
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let super_options = right.nth(1)?;
-    Some(Mount {
-        fstype: fstype.to_owned(),
-        point: unescape(point),
-        super_options: super_options.split(',').map(str::to_owned).collect(),
-    })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1..i + 4).and_then(octal)) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
-}
-
-fn octal(digits: &[u8]) -> Option<u8> {
-    let value = digits.iter().try_fold(0u32, |acc, d| {
-        (b'0'..=b'7')
-            .contains(d)
-            .then(|| acc * 8 + u32::from(d - b'0'))
-    })?;
-    u8::try_from(value).ok()
 }

@@ -11,10 +11,11 @@ use nix::sys::signal::Signal;
 
 use super::files::write_file;
 use super::limits::MIN_QUOTA_US;
-use super::mountinfo::{parse_mountinfo, v1_roots};
+use super::mountinfo::v1_roots;
 use super::procs::parse_pids;
 use super::v2::{cpu_max, events_frozen};
 use super::*;
+use crate::mountinfo::parse as parse_mountinfo;
 use crate::runtime::test_support::{require_root, stat_fields};
 
 const MIB: u64 = 1024 * 1024;
