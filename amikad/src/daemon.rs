@@ -21,6 +21,7 @@ use crate::service::{DaemonInfo, Defaults, Service};
 use crate::state::Store;
 use crate::storage::btrfs::BtrfsStorage;
 use crate::storage::pool::{self, PoolOrigin};
+use crate::storage::zfs::ZfsStorage;
 use crate::storage::Storage;
 use crate::systemd::Notifier;
 use crate::{api, lock};
@@ -170,10 +171,10 @@ fn open_storage(config: &Config) -> Result<(Box<dyn Storage>, &'static str)> {
             let storage = BtrfsStorage::open(path).map_err(anyhow::Error::msg)?;
             Ok((Box::new(storage), "explicit"))
         }
-        Some(StorageSpec::Zfs(dataset)) => bail!(
-            "ZFS storage ({dataset}) is not supported by this amikad yet; use btrfs:PATH or \
-             the embedded pool"
-        ),
+        Some(StorageSpec::Zfs(dataset)) => {
+            let storage = ZfsStorage::open(dataset).map_err(anyhow::Error::msg)?;
+            Ok((Box::new(storage), "explicit"))
+        }
         None => {
             let pool = pool::prepare(&config.state_dir, config.pool_size)?;
             let origin = match pool.origin {

@@ -8,6 +8,7 @@
 
 pub mod btrfs;
 pub mod pool;
+pub mod zfs;
 
 use std::fmt;
 use std::path::PathBuf;
