@@ -29,8 +29,11 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Unit tests, then integration tests against real daemons on real pools (needs root).
+# Unit tests, then integration tests against real daemons on real pools (needs root): a
+# loop-backed btrfs pool per test, and for the tests of storage a ZFS dataset too, in the pool
+# that zfs-test-pool.sh keeps (starting zfs-fuse when no ZFS runs).
 test: deps lint
+	./scripts/zfs-test-pool.sh
 	cargo build --workspace --bins
 	cargo test --workspace
 
@@ -98,6 +101,8 @@ clean:
 	cargo clean
 
 # Benchmarks against a real daemon on a fresh pool; prints figures beside their baselines.
+# The ZFS rows need the test pool; without ZFS the bench says so and skips them.
 bench: deps
+	./scripts/zfs-test-pool.sh || echo "no ZFS test pool: the bench skips its ZFS rows"
 	cargo build --release --workspace --bins
 	target/release/amika-bench --json target/bench.json
