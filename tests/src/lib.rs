@@ -1,8 +1,12 @@
-//! A harness for integration tests: a real `amikad` on a fresh loop-backed btrfs pool in a
-//! temporary directory, driven through the real `amika-ctl` over the real socket.
+//! A harness for integration tests: a real `amikad` on fresh storage in a temporary
+//! directory, driven through the real `amika-ctl` over the real socket. The storage is a
+//! loop-backed btrfs pool of the daemon's own, or a dataset of its own in the ZFS test pool;
+//! [`storage_tests!`] runs one test body on each.
 //!
 //! Tests must run as root (the daemon mounts and makes subvolumes). The binaries are the ones
 //! `cargo build --bins` put beside the test executable; `make test` builds them first.
+
+pub mod zfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -39,6 +43,35 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The storage a test daemon runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded pool: a sparse btrfs image in the state directory, loop-mounted.
+    Btrfs,
+    /// `--storage zfs:POOL/NAME`: a dataset of its own in the ZFS test pool.
+    Zfs,
+}
+
+/// Generates, for each named function taking a [`Backend`], a test `btrfs::NAME` and a test
+/// `zfs::NAME` that run it on each backend: one test body, both storages.
+#[macro_export]
+macro_rules! storage_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod btrfs {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::Backend::Btrfs)
+            })+
+        }
+        mod zfs {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::Backend::Zfs)
+            })+
+        }
+    };
+}
+
 fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -53,6 +86,12 @@ pub struct Daemon {
     extra_env: Vec<(String, String)>,
     extra_args: Vec<String>,
     pool_size: String,
+    /// The daemon's ZFS dataset, on [`Backend::Zfs`].
+    dataset: Option<String>,
+    /// The dataset this harness made and destroys at the end: the daemon's, or its parent.
+    owned_dataset: Option<String>,
+    /// Where the daemon's ZFS dataset is mounted.
+    zfs_root: PathBuf,
 }
 
 impl Daemon {
@@ -61,28 +100,83 @@ impl Daemon {
         Self::start_with_env(&[])
     }
 
+    /// Starts a daemon on fresh storage of `backend`.
+    pub fn start_on(backend: Backend) -> Daemon {
+        Self::start_on_with_env(backend, &[])
+    }
+
     /// Starts a daemon with extra environment variables (for example armed failpoints).
     pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         Self::start_with(env, TEST_POOL_SIZE)
     }
 
+    /// Starts a daemon on `backend` with extra environment variables.
+    pub fn start_on_with_env(backend: Backend, env: &[(&str, &str)]) -> Daemon {
+        Self::start_full(backend, env, &[], TEST_POOL_SIZE)
+    }
+
     /// Starts a daemon with extra environment variables and a pool of `pool_size` (`4G`).
     pub fn start_with(env: &[(&str, &str)], pool_size: &str) -> Daemon {
-        Self::start_full(env, &[], pool_size)
+        Self::start_full(Backend::Btrfs, env, &[], pool_size)
     }
 
     /// Starts a daemon with extra flags, for example `--config PATH`.
     pub fn start_with_args(args: &[&str]) -> Daemon {
-        Self::start_full(&[], args, TEST_POOL_SIZE)
+        Self::start_full(Backend::Btrfs, &[], args, TEST_POOL_SIZE)
     }
 
-    fn start_full(env: &[(&str, &str)], args: &[&str], pool_size: &str) -> Daemon {
+    /// A daemon, not yet started, for ZFS dataset `PARENT/zfs` of the test pool, which does
+    /// not exist: the daemon is to make it. `PARENT` is made here, mounted in the daemon's
+    /// temporary directory when `parent_mounted` (so that its child inherits a mount point
+    /// below it) and with no mount point otherwise. Start it with [`Daemon::start_again`], or run
+    /// [`Daemon::command`] by hand.
+    pub fn on_missing_zfs_dataset(parent_mounted: bool) -> Daemon {
         require_root();
+        let mut daemon = Self::unstarted(&[], &[], TEST_POOL_SIZE);
+        let parent = daemon.unique_dataset();
+        let parent_dir = daemon.dir.path().join("parent");
+        match parent_mounted {
+            true => zfs::create_dataset(&parent, &parent_dir),
+            false => zfs::create_unmounted_dataset(&parent),
+        }
+        daemon.zfs_root = parent_dir.join("zfs");
+        daemon.dataset = Some(format!("{parent}/zfs"));
+        daemon.owned_dataset = Some(parent);
+        daemon
+    }
+
+    fn start_full(
+        backend: Backend,
+        env: &[(&str, &str)],
+        args: &[&str],
+        pool_size: &str,
+    ) -> Daemon {
+        require_root();
+        let mut daemon = Self::unstarted(env, args, pool_size);
+        if backend == Backend::Zfs {
+            let dataset = daemon.unique_dataset();
+            daemon.dataset = Some(dataset.clone());
+            daemon.owned_dataset = Some(dataset.clone());
+            zfs::create_dataset(&dataset, &daemon.zfs_root);
+        }
+        daemon.launch();
+        daemon
+    }
+
+    /// A dataset name in the test pool that no other test uses: the temporary directory's
+    /// random suffix makes it unique.
+    fn unique_dataset(&self) -> String {
+        let leaf = self.dir.path().file_name().expect("a named directory");
+        format!("{}/{}", zfs::pool(), leaf.to_string_lossy())
+    }
+
+    fn unstarted(env: &[(&str, &str)], args: &[&str], pool_size: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("amika-test-")
             .tempdir_in("/var/tmp")
             .expect("create a temporary directory in /var/tmp");
-        let mut daemon = Daemon {
+        let dir_path = dir.path().to_owned();
+        Daemon {
             dir,
             child: None,
             extra_env: env
@@ -91,9 +185,23 @@ impl Daemon {
                 .collect(),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             pool_size: pool_size.to_owned(),
-        };
-        daemon.launch();
-        daemon
+            dataset: None,
+            owned_dataset: None,
+            zfs_root: dir_path.join("zfs"),
+        }
+    }
+
+    /// The backend this daemon runs on.
+    pub fn backend(&self) -> Backend {
+        match self.dataset {
+            Some(_) => Backend::Zfs,
+            None => Backend::Btrfs,
+        }
+    }
+
+    /// The daemon's ZFS dataset, on [`Backend::Zfs`].
+    pub fn dataset(&self) -> Option<&str> {
+        self.dataset.as_deref()
     }
 
     /// The state directory.
@@ -106,9 +214,29 @@ impl Daemon {
         self.dir.path().join("amikad.sock")
     }
 
-    /// The mounted pool.
+    /// Where the pool is mounted: the embedded btrfs pool, or the ZFS dataset's mount point.
     pub fn pool(&self) -> PathBuf {
-        self.state_dir().join("pool")
+        match self.dataset {
+            Some(_) => self.zfs_root.clone(),
+            None => self.state_dir().join("pool"),
+        }
+    }
+
+    /// Unmounts the pool while the daemon is stopped, as a reboot would, so that the next
+    /// start must mount it again.
+    pub fn unmount_pool(&self) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        let unmounted = match &self.dataset {
+            Some(dataset) => zfs::zfs(&["unmount", dataset]).map(drop),
+            None => Command::new("umount")
+                .arg(self.pool())
+                .status()
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.success().then_some(()).ok_or(s.to_string())),
+        };
+        if let Err(e) = unmounted {
+            panic!("cannot unmount {}: {e}", self.pool().display());
+        }
     }
 
     /// The daemon's log so far.
@@ -123,10 +251,12 @@ impl Daemon {
         cmd.arg("--state-dir")
             .arg(self.state_dir())
             .arg("--socket")
-            .arg(socket)
-            .arg("--pool-size")
-            .arg(&self.pool_size)
-            .args(&self.extra_args)
+            .arg(socket);
+        match &self.dataset {
+            Some(dataset) => cmd.arg("--storage").arg(format!("zfs:{dataset}")),
+            None => cmd.arg("--pool-size").arg(&self.pool_size),
+        };
+        cmd.args(&self.extra_args)
             .env("AMIKA_LOG", "info,amikad=debug");
         // A configuration file installed on the host must not change what a test sees.
         if !self.extra_args.iter().any(|a| a == "--config") {
@@ -327,8 +457,13 @@ impl Daemon {
         stderr
     }
 
-    /// Ids of the trees of one area (`images`, `sandboxes`, `staging`) present in the pool.
+    /// Ids of the trees of one area (`images`, `sandboxes`, `snapshots`, `staging`) present
+    /// in the pool, as `ls` or `zfs list` shows them; on ZFS, without the trees kept only for
+    /// the clones that depend on them (see [`Daemon::hidden_trees`]).
     pub fn trees(&self, area: &str) -> Vec<String> {
+        if let Some(dataset) = &self.dataset {
+            return zfs::trees(dataset, area);
+        }
         let mut ids: Vec<String> = std::fs::read_dir(self.pool().join(area))
             .map(|entries| {
                 entries
@@ -339,6 +474,16 @@ impl Daemon {
             .unwrap_or_default();
         ids.sort();
         ids
+    }
+
+    /// What the pool keeps that no live tree shows: on ZFS, deleted trees kept for their
+    /// clones and capture snapshots (`zfs list -t all` names below the dataset). A btrfs
+    /// clone never depends on its origin, so there it is always empty.
+    pub fn hidden_trees(&self) -> Vec<String> {
+        match &self.dataset {
+            Some(dataset) => zfs::hidden(dataset),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -356,8 +501,12 @@ impl Drop for Daemon {
         }
         self.kill();
         // The daemon leaves its pool mounted on purpose; a test must not leave it behind.
-        let pool = self.pool();
-        let _ = Command::new("umount").arg(&pool).status();
+        match &self.owned_dataset {
+            Some(dataset) => zfs::destroy_dataset(dataset),
+            None => {
+                let _ = Command::new("umount").arg(self.pool()).status();
+            }
+        }
     }
 }
 

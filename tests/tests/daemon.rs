@@ -1,7 +1,13 @@
 //! The daemon as a process: status, restarts, the state-directory lock, crash recovery and
 //! an unreachable socket.
 
-use amika_tests::{ctl_at, Daemon};
+use amika_tests::{ctl_at, storage_tests, Backend, Daemon};
+
+storage_tests!(
+    state_survives_a_restart,
+    a_crash_between_clone_and_row_leaves_neither_tree_nor_row,
+    a_crash_mid_delete_finishes_the_delete_on_restart,
+);
 
 #[test]
 fn status_reports_the_embedded_loop_pool() {
@@ -19,19 +25,14 @@ fn status_reports_the_embedded_loop_pool() {
     assert!(text.contains("btrfs"), "{text}");
 }
 
-#[test]
-fn state_survives_a_restart() {
-    let mut daemon = Daemon::start();
+fn state_survives_a_restart(backend: Backend) {
+    let mut daemon = Daemon::start_on(backend);
     daemon.ctl_ok(&["sandbox", "create", "--name", "keeper"]);
     daemon.ctl_ok(&["sandbox", "stop", "keeper"]);
     let exit = daemon.stop();
     assert!(exit.success(), "SIGTERM ends the daemon cleanly: {exit}");
-    // Unmount too, so the restart exercises remounting the pool image.
-    assert!(std::process::Command::new("umount")
-        .arg(daemon.pool())
-        .status()
-        .unwrap()
-        .success());
+    // Unmount too, as a reboot would, so that the restart exercises mounting the pool again.
+    daemon.unmount_pool();
     daemon.start_again();
     let shown = daemon.ctl_json(&["sandbox", "show", "keeper"]);
     assert_eq!(shown["state"], "stopped");
@@ -54,9 +55,11 @@ fn a_second_daemon_on_the_same_state_dir_is_refused() {
     daemon.ctl_ok(&["status"]);
 }
 
-#[test]
-fn a_crash_between_clone_and_row_leaves_neither_tree_nor_row() {
-    let mut daemon = Daemon::start_with_env(&[("AMIKA_FAILPOINTS", "sandbox-create:after-clone")]);
+fn a_crash_between_clone_and_row_leaves_neither_tree_nor_row(backend: Backend) {
+    let mut daemon = Daemon::start_on_with_env(
+        backend,
+        &[("AMIKA_FAILPOINTS", "sandbox-create:after-clone")],
+    );
     let out = daemon.ctl(&["sandbox", "create", "--name", "doomed"]);
     assert!(!out.status.success(), "the daemon died mid-create");
     assert!(!daemon.wait_for_exit().success());
@@ -78,9 +81,11 @@ fn a_crash_between_clone_and_row_leaves_neither_tree_nor_row() {
     daemon.ctl_ok(&["sandbox", "create", "--name", "doomed"]);
 }
 
-#[test]
-fn a_crash_mid_delete_finishes_the_delete_on_restart() {
-    let mut daemon = Daemon::start_with_env(&[("AMIKA_FAILPOINTS", "sandbox-delete:after-tree")]);
+fn a_crash_mid_delete_finishes_the_delete_on_restart(backend: Backend) {
+    let mut daemon = Daemon::start_on_with_env(
+        backend,
+        &[("AMIKA_FAILPOINTS", "sandbox-delete:after-tree")],
+    );
     daemon.ctl_ok(&["sandbox", "create", "--name", "going"]);
     assert!(!daemon.ctl(&["sandbox", "delete", "going"]).status.success());
     daemon.wait_for_exit();

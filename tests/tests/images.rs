@@ -3,7 +3,15 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use amika_tests::{archive, Daemon};
+use amika_tests::{archive, storage_tests, Backend, Daemon};
+
+storage_tests!(
+    imported_tar_keeps_owners_modes_and_links,
+    directory_import_keeps_hard_links_and_symlinks,
+    escaping_entries_are_refused_and_leave_nothing,
+    a_symlinked_directory_never_redirects_a_later_entry_to_the_host,
+    images_can_be_deleted_and_duplicates_are_refused,
+);
 
 fn small_rootfs_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -25,9 +33,8 @@ fn image_tree(daemon: &Daemon, name: &str) -> std::path::PathBuf {
         .join(image["id"].as_str().unwrap())
 }
 
-#[test]
-fn imported_tar_keeps_owners_modes_and_links() {
-    let daemon = Daemon::start();
+fn imported_tar_keeps_owners_modes_and_links(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let work = tempfile::tempdir().unwrap();
     let tar_path = work.path().join("root.tar");
     std::fs::write(&tar_path, small_rootfs_tar()).unwrap();
@@ -100,9 +107,8 @@ fn gzip_and_zstd_archives_import() {
     }
 }
 
-#[test]
-fn directory_import_keeps_hard_links_and_symlinks() {
-    let daemon = Daemon::start();
+fn directory_import_keeps_hard_links_and_symlinks(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let src = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(src.path().join("bin")).unwrap();
     std::fs::write(src.path().join("bin/tool"), b"tool").unwrap();
@@ -147,9 +153,8 @@ fn assert_refused(daemon: &Daemon, name: &str, tar: Vec<u8>, entry: &str) {
     assert_eq!(images.as_array().unwrap().len(), 0, "no row left behind");
 }
 
-#[test]
-fn escaping_entries_are_refused_and_leave_nothing() {
-    let daemon = Daemon::start();
+fn escaping_entries_are_refused_and_leave_nothing(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
 
     let mut b = tar::Builder::new(Vec::new());
     archive::file(&mut b, "ok", b"fine", 0o644, 0);
@@ -171,9 +176,8 @@ fn escaping_entries_are_refused_and_leave_nothing() {
     assert!(!std::path::Path::new("/etc/amika-evil").exists());
 }
 
-#[test]
-fn a_symlinked_directory_never_redirects_a_later_entry_to_the_host() {
-    let daemon = Daemon::start();
+fn a_symlinked_directory_never_redirects_a_later_entry_to_the_host(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let host = tempfile::tempdir().unwrap();
     let host_dir = host.path().to_str().unwrap().to_owned();
 
@@ -196,9 +200,8 @@ fn missing_or_unreadable_paths_fail_in_the_client() {
     assert!(stderr.contains("/nonexistent/root.tar"), "{stderr}");
 }
 
-#[test]
-fn images_can_be_deleted_and_duplicates_are_refused() {
-    let daemon = Daemon::start();
+fn images_can_be_deleted_and_duplicates_are_refused(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let work = tempfile::tempdir().unwrap();
     let tar_path = work.path().join("root.tar");
     std::fs::write(&tar_path, small_rootfs_tar()).unwrap();

@@ -1,6 +1,12 @@
 //! Running sandboxes: namespaces, limits, exec, life cycle, and surviving a daemon restart.
 
-use amika_tests::Daemon;
+use amika_tests::{storage_tests, Backend, Daemon};
+
+storage_tests!(
+    stop_start_and_delete_move_through_the_states,
+    a_daemon_restart_keeps_a_running_sandbox_running,
+    a_symlink_planted_in_the_sandbox_is_never_followed_by_the_daemon,
+);
 
 fn created(daemon: &Daemon, args: &[&str]) -> serde_json::Value {
     let mut full = vec!["sandbox", "create"];
@@ -134,9 +140,8 @@ fn a_pids_limit_is_enforced() {
     );
 }
 
-#[test]
-fn stop_start_and_delete_move_through_the_states() {
-    let daemon = Daemon::start();
+fn stop_start_and_delete_move_through_the_states(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let sandbox = created(&daemon, &["--name", "cycle"]);
     let pid = sandbox["pid"].as_i64().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
@@ -165,9 +170,8 @@ fn stop_start_and_delete_move_through_the_states() {
     assert!(daemon.trees("sandboxes").is_empty());
 }
 
-#[test]
-fn a_daemon_restart_keeps_a_running_sandbox_running() {
-    let mut daemon = Daemon::start();
+fn a_daemon_restart_keeps_a_running_sandbox_running(backend: Backend) {
+    let mut daemon = Daemon::start_on(backend);
     let sandbox = created(&daemon, &["--name", "durable"]);
     daemon.exec_ok("durable", &["sh", "-c", "echo kept > /tmp/marker"]);
     assert!(daemon.stop().success());
@@ -184,9 +188,8 @@ fn a_daemon_restart_keeps_a_running_sandbox_running() {
     );
 }
 
-#[test]
-fn a_symlink_planted_in_the_sandbox_is_never_followed_by_the_daemon() {
-    let daemon = Daemon::start();
+fn a_symlink_planted_in_the_sandbox_is_never_followed_by_the_daemon(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     created(&daemon, &["--name", "sly"]);
     let host = tempfile::tempdir_in("/var/tmp").unwrap();
     let host_file = host.path().join("hostname");

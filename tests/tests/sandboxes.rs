@@ -1,11 +1,16 @@
 //! Sandboxes on the storage side: create from the minimal preset, list, show, delete, and
 //! the naming rules.
 
-use amika_tests::{raw_request, Daemon};
+use amika_tests::{raw_request, storage_tests, Backend, Daemon};
 
-#[test]
-fn create_list_show_delete_from_the_minimal_preset() {
-    let daemon = Daemon::start();
+storage_tests!(
+    create_list_show_delete_from_the_minimal_preset,
+    invalid_and_duplicate_names_are_refused,
+    the_daemon_refuses_bad_names_even_without_the_client_check,
+);
+
+fn create_list_show_delete_from_the_minimal_preset(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let created = daemon.ctl_json(&[
         "sandbox", "create", "--name", "base-box", "--preset", "minimal",
     ]);
@@ -55,9 +60,8 @@ fn generated_names_are_color_city() {
         .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase())));
 }
 
-#[test]
-fn invalid_and_duplicate_names_are_refused() {
-    let daemon = Daemon::start();
+fn invalid_and_duplicate_names_are_refused(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     for bad in ["Bad_Name", "-lead", "trail-", "a.b", &"x".repeat(64)] {
         let flag = format!("--name={bad}");
         let stderr = daemon.ctl_fails(&["sandbox", "create", &flag], 2);
@@ -76,9 +80,8 @@ fn invalid_and_duplicate_names_are_refused() {
     );
 }
 
-#[test]
-fn the_daemon_refuses_bad_names_even_without_the_client_check() {
-    let daemon = Daemon::start();
+fn the_daemon_refuses_bad_names_even_without_the_client_check(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let (status, body) = raw_request(
         &daemon.socket(),
         "POST",

@@ -1,7 +1,19 @@
 //! Secrets and snapshots: the seed page's flow, the capture modes, a scrub that fails
 //! closed, symlink attacks, and crashes at every step of a capture.
 
-use amika_tests::Daemon;
+use amika_tests::{storage_tests, Backend, Daemon};
+
+storage_tests!(
+    the_seed_flow_scrubs_secrets_and_boots_clean_sandboxes,
+    full_keeps_everything_and_scrub_keeps_the_source_running,
+    a_copied_secret_fails_the_scrub_and_leaves_the_source_untouched,
+    a_symlinked_secret_directory_never_reaches_the_host,
+    deleting_a_snapshot_is_idempotent_and_spares_its_sandboxes,
+    a_crash_after_the_capture_rolls_back,
+    a_crash_after_the_scrub_rolls_back,
+    a_crash_after_sealing_rolls_back,
+    a_crash_after_activation_finishes_deleting_the_source,
+);
 
 /// A value no image contains by chance.
 const TOKEN: &str = "amk-test-7f3c9e1b2d4a6f80c5e7a9b1d3f5e7a9";
@@ -58,9 +70,8 @@ fn env_of(daemon: &Daemon, sandbox: &str) -> String {
     daemon.exec_ok(sandbox, &["env"])
 }
 
-#[test]
-fn the_seed_flow_scrubs_secrets_and_boots_clean_sandboxes() {
-    let daemon = Daemon::start();
+fn the_seed_flow_scrubs_secrets_and_boots_clean_sandboxes(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     configured_base(&daemon, "base-box");
     // The secret is really there before the snapshot.
     assert_eq!(daemon.exec_ok("base-box", &["cat", TOKEN_FILE]), TOKEN);
@@ -131,9 +142,8 @@ fn the_seed_flow_scrubs_secrets_and_boots_clean_sandboxes() {
     assert_ne!(ids[0], ids[1], "each boot gets its own machine id");
 }
 
-#[test]
-fn full_keeps_everything_and_scrub_keeps_the_source_running() {
-    let daemon = Daemon::start();
+fn full_keeps_everything_and_scrub_keeps_the_source_running(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     configured_base(&daemon, "src");
 
     let full = snapshot(&daemon, "src", "everything", "full");
@@ -181,9 +191,8 @@ fn full_keeps_everything_and_scrub_keeps_the_source_running() {
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
 }
 
-#[test]
-fn a_copied_secret_fails_the_scrub_and_leaves_the_source_untouched() {
-    let daemon = Daemon::start();
+fn a_copied_secret_fails_the_scrub_and_leaves_the_source_untouched(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     configured_base(&daemon, "leaky");
     daemon.exec_ok(
         "leaky",
@@ -229,9 +238,8 @@ fn a_copied_secret_fails_the_scrub_and_leaves_the_source_untouched() {
     assert!(daemon.trees("snapshots").is_empty());
 }
 
-#[test]
-fn a_symlinked_secret_directory_never_reaches_the_host() {
-    let daemon = Daemon::start();
+fn a_symlinked_secret_directory_never_reaches_the_host(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     store_secret(&daemon);
     let host = tempfile::tempdir_in("/var/tmp").unwrap();
     let host_dir = host.path().to_str().unwrap().to_owned();
@@ -316,9 +324,8 @@ fn a_symlinked_secret_directory_never_reaches_the_host() {
     );
 }
 
-#[test]
-fn deleting_a_snapshot_is_idempotent_and_spares_its_sandboxes() {
-    let daemon = Daemon::start();
+fn deleting_a_snapshot_is_idempotent_and_spares_its_sandboxes(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     daemon.ctl_json(&["sandbox", "create", "--name", "origin"]);
     daemon.exec_ok("origin", &["sh", "-c", "echo kept > ~/kept"]);
     snapshot(&daemon, "origin", "short-lived", "full");
@@ -339,8 +346,8 @@ fn deleting_a_snapshot_is_idempotent_and_spares_its_sandboxes() {
     );
 }
 
-fn crash_at(step: &str, mode: &str) -> (Daemon, serde_json::Value) {
-    let mut daemon = Daemon::start_with_env(&[("AMIKA_FAILPOINTS", step)]);
+fn crash_at(backend: Backend, step: &str, mode: &str) -> (Daemon, serde_json::Value) {
+    let mut daemon = Daemon::start_on_with_env(backend, &[("AMIKA_FAILPOINTS", step)]);
     configured_base(&daemon, "crashy");
     let _ = daemon.ctl(&[
         "-o",
@@ -369,14 +376,15 @@ fn crash_at(step: &str, mode: &str) -> (Daemon, serde_json::Value) {
     (daemon, snap)
 }
 
-fn assert_rolled_back(step: &str) {
-    let (daemon, snap) = crash_at(step, "scrub_and_delete");
+fn assert_rolled_back(backend: Backend, step: &str) {
+    let (daemon, snap) = crash_at(backend, step, "scrub_and_delete");
     assert_eq!(snap["state"], "failed", "{step}: {snap}");
     assert!(
         snap["error"].as_str().unwrap().contains("daemon stopped"),
         "{snap}"
     );
     assert!(daemon.trees("snapshots").is_empty(), "{step}");
+    assert_eq!(daemon.hidden_trees(), Vec::<String>::new(), "{step}");
     let source = daemon.ctl_json(&["sandbox", "show", "crashy"]);
     assert_eq!(
         source["state"], "running",
@@ -393,24 +401,20 @@ fn assert_rolled_back(step: &str) {
     );
 }
 
-#[test]
-fn a_crash_after_the_capture_rolls_back() {
-    assert_rolled_back("capture:after-capture");
+fn a_crash_after_the_capture_rolls_back(backend: Backend) {
+    assert_rolled_back(backend, "capture:after-capture");
 }
 
-#[test]
-fn a_crash_after_the_scrub_rolls_back() {
-    assert_rolled_back("capture:after-scrub");
+fn a_crash_after_the_scrub_rolls_back(backend: Backend) {
+    assert_rolled_back(backend, "capture:after-scrub");
 }
 
-#[test]
-fn a_crash_after_sealing_rolls_back() {
-    assert_rolled_back("capture:after-seal");
+fn a_crash_after_sealing_rolls_back(backend: Backend) {
+    assert_rolled_back(backend, "capture:after-seal");
 }
 
-#[test]
-fn a_crash_after_activation_finishes_deleting_the_source() {
-    let (daemon, snap) = crash_at("capture:after-active", "scrub_and_delete");
+fn a_crash_after_activation_finishes_deleting_the_source(backend: Backend) {
+    let (daemon, snap) = crash_at(backend, "capture:after-active", "scrub_and_delete");
     assert_eq!(snap["state"], "active", "{snap}");
     daemon.ctl_fails(&["sandbox", "show", "crashy"], 1);
     assert!(daemon.trees("sandboxes").is_empty());
@@ -423,4 +427,10 @@ fn a_crash_after_activation_finishes_deleting_the_source() {
         "crashed",
     ]);
     assert!(!daemon.exec("after", &["cat", TOKEN_FILE]).status.success());
+
+    // What the snapshot kept of its source goes with the last of them.
+    daemon.ctl_ok(&["sandbox", "delete", "after"]);
+    daemon.ctl_ok(&["snapshot", "delete", "crashed"]);
+    assert!(daemon.trees("snapshots").is_empty());
+    assert_eq!(daemon.hidden_trees(), Vec::<String>::new());
 }

@@ -308,7 +308,6 @@ impl Service {
         if let Ok(Some(restored)) = self.store.find_sandbox(&source.id) {
             self.sandbox_event(&restored.id, &restored.name, restored.state, None);
         }
-        self.snapshot_event(&row.id, &row.name, State::Active, None);
         failpoint::hit("capture:after-active");
         if deletes_source {
             if let Err(e) = self.delete_captured_source(source, op) {
@@ -316,6 +315,9 @@ impl Service {
                     "deleting the source failed; the next start retries");
             }
         }
+        // Announced only now, so that a client waiting for the snapshot finds a
+        // `scrub_and_delete` finished, its source gone, however long the delete took.
+        self.snapshot_event(&row.id, &row.name, State::Active, None);
         // Measured after the fact: walking the tree takes time proportional to its size,
         // which a capture must not.
         let size = super::images::tree_size(path);
