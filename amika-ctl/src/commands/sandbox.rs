@@ -120,6 +120,7 @@ fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
             cpus: args.cpus,
             pids: args.pids,
         },
+        ..CreateSandbox::default()
     })
 }
 
@@ -207,7 +208,7 @@ fn limits(limits: &Limits) -> String {
 
 #[cfg(test)]
 mod tests {
-    use amika_api::{NetworkMode, SetupState};
+    use amika_api::{ChosenBy, NetworkMode, SetupState};
 
     use super::*;
     use crate::cli::Network;
@@ -222,13 +223,18 @@ mod tests {
                 kind: BaseKind::Image,
                 id: "00000000000000aa".into(),
                 name: "minimal".into(),
+                chosen_by: Some(ChosenBy::Flag),
             },
             error: error.map(str::to_string),
+            setup_error: None,
+            setup_exit_code: None,
+            repository: None,
             network: NetworkMode::Host,
             limits: Limits::default(),
             pid: None,
             created_at: "2026-05-01T12:00:00Z".into(),
             updated_at: "2026-05-01T12:05:00.1Z".into(),
+            warnings: Vec::new(),
         }
     }
 

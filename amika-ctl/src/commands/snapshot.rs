@@ -210,6 +210,7 @@ mod tests {
                 kind: BaseKind::Image,
                 id: "00000000000000aa".into(),
                 name: "coder".into(),
+                chosen_by: None,
             },
             preset: Some("coder".into()),
             mode: SnapshotMode::ScrubAndDelete,

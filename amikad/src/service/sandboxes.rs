@@ -32,13 +32,18 @@ impl From<SandboxRow> for Sandbox {
                 kind: row.base_kind,
                 id: row.base_id,
                 name: row.base_name,
+                chosen_by: None,
             },
             error: row.error,
+            setup_error: None,
+            setup_exit_code: None,
+            repository: None,
             network: row.network,
             limits: row.limits,
             pid: row.init.map(|i| i.pid),
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
+            warnings: Vec::new(),
         }
     }
 }

@@ -40,6 +40,7 @@ impl From<SnapshotRow> for Snapshot {
                 kind: row.base_kind,
                 id: row.base_id,
                 name: row.base_name,
+                chosen_by: None,
             },
             preset: row.preset,
             mode: row.mode,
