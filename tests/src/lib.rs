@@ -220,6 +220,19 @@ impl Daemon {
         ctl_at(&self.socket(), args)
     }
 
+    /// Runs `amika-ctl` against this daemon with `dir` as its working directory, as a user
+    /// inside a repository would.
+    pub fn ctl_in_dir(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(binary("amika-ctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run amika-ctl")
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("daemon is running").id()
