@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod compression;
 mod error;
+mod git;
 mod output;
 mod progress;
 mod session;
