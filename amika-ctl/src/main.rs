@@ -12,6 +12,7 @@ mod error;
 mod git;
 mod output;
 mod progress;
+mod repo_upload;
 mod session;
 mod signals;
 mod tarball;

@@ -53,10 +53,16 @@ pub fn failed<S: AsRef<OsStr>>(dir: &Path, args: &[S], output: &Output) -> CtlEr
         .iter()
         .map(|arg| arg.as_ref().to_string_lossy().into_owned())
         .collect();
+    // One line for git's several (hints come indented, after blank lines).
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let said = match stderr.trim() {
-        "" => "git printed no error".to_string(),
-        text => text.replace('\n', "; "),
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let said = match lines.join("; ") {
+        text if text.is_empty() => "git printed no error".to_string(),
+        text => text,
     };
     CtlError::Local(format!(
         "git {} in {} failed ({}): {said}; fix the repository, or pass --no-git",
