@@ -165,6 +165,26 @@ pub enum SandboxCommand {
     Connect(ConnectArgs),
     /// Like `connect`, and optionally run a command on a terminal instead of the shell.
     Ssh(SshArgs),
+    /// Print a sandbox's setup log: the output of its setup script.
+    ///
+    /// The log is printed as it is in every output format. With --follow, the command waits
+    /// for the setup script to finish, printing its output as it comes, then exits 0 if
+    /// setup succeeded (or there was none) and 1 if the script or the clone failed, with the
+    /// reason on stderr: scripts can wait for setup with it.
+    Logs(LogsArgs),
+}
+
+/// `amika-ctl sandbox logs` options.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Sandbox name or id.
+    pub name: String,
+    /// The setup log; the only log there is, so this is also the default.
+    #[arg(long)]
+    pub setup: bool,
+    /// Keep printing until the setup script has finished, and exit 1 if it failed.
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// `amika-ctl sandbox create` options.
@@ -578,6 +598,20 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
         let err = create(&["--no-setup", "--setup-script", "s.sh"]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn logs_defaults_to_the_setup_log_and_can_follow() {
+        let SandboxCommand::Logs(args) = sandbox(&["logs", "box"]) else {
+            panic!("not logs");
+        };
+        assert_eq!(args.name, "box");
+        assert!(!args.follow && !args.setup);
+        let SandboxCommand::Logs(args) = sandbox(&["logs", "box", "--setup", "-f"]) else {
+            panic!("not logs");
+        };
+        assert!(args.follow && args.setup);
+        assert!(parse(&["sandbox", "logs"]).is_err());
     }
 
     #[test]

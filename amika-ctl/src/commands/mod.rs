@@ -7,6 +7,7 @@ mod exec;
 mod extract;
 mod feed;
 mod image;
+mod logs;
 mod sandbox;
 mod secret;
 mod snapshot;

@@ -1,6 +1,6 @@
 //! `amika-ctl sandbox ...`: create, list, show, start, stop and delete sandboxes. Creating
 //! has modules of its own ([`create`], with [`repo_choice`] and [`setup_script`]); the
-//! session commands live in [`super::exec`].
+//! session commands live in [`super::exec`] and the setup log in [`super::logs`].
 
 mod create;
 mod repo_choice;
@@ -10,7 +10,7 @@ use amika_api::{paths, Base, BaseKind, Limits, Sandbox, SandboxRepository, StopS
 
 use super::each::{delete_each, for_each, Action};
 use super::{check_name, check_names, success};
-use super::exec;
+use super::{exec, logs};
 use crate::cli::{OutputFormat, SandboxCommand};
 use crate::client::Client;
 use crate::error::CtlError;
@@ -66,6 +66,7 @@ pub async fn run(
         SandboxCommand::Exec(args) => exec::exec(client, args).await,
         SandboxCommand::Connect(args) => exec::connect(client, args, Vec::new()).await,
         SandboxCommand::Ssh(args) => exec::connect(client, args.connect, args.command).await,
+        SandboxCommand::Logs(args) => logs::run(client, args).await,
     }
 }
 
