@@ -10,10 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::values::{parse_cpus, parse_env, parse_memory};
 
 mod git;
+mod repo;
 mod secret;
 pub mod snapshot;
 
 pub use git::GitArgs;
+pub use repo::RepoCommand;
 pub use secret::{SecretCommand, SetSecretArgs, ValueSource};
 pub use snapshot::{SnapshotCommand, SnapshotCreateArgs};
 
@@ -68,6 +70,9 @@ pub enum Command {
     /// Capture sandboxes as snapshots, and list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Repositories sandboxes were created from, their default snapshots and their snapshots.
+    #[command(subcommand)]
+    Repo(RepoCommand),
     /// Manage secrets: values the daemon keeps and injects into new sandboxes.
     #[command(subcommand)]
     Secret(SecretCommand),

@@ -118,6 +118,13 @@ impl Client {
             .map(drop)
     }
 
+    /// `PUT path` with a JSON body; the daemon's answer body, if any, is ignored.
+    pub async fn put<B: Serialize>(&self, path: &str, request: &B) -> Result<(), CtlError> {
+        let body = json_body(request)?;
+        let headers = [(CONTENT_TYPE, "application/json")];
+        self.send(Method::PUT, path, body, &headers).await.map(drop)
+    }
+
     /// `PUT path` with a tar stream as a chunked body, decoding the JSON answer.
     pub async fn put_stream<T: DeserializeOwned>(
         &self,
