@@ -14,9 +14,9 @@ pub enum RepoCommand {
         /// Repository id, URL or name.
         repo: String,
     },
-    /// Make new sandboxes of the repository boot from this snapshot when no --snapshot,
-    /// --image or --preset is given; this wins over `[sandbox] snapshot` in
-    /// .amika/config.toml.
+    /// Make new sandboxes of the repository boot from this snapshot unless --snapshot,
+    /// --no-snapshot, --image or --preset says otherwise; this wins over `[sandbox] snapshot`
+    /// in .amika/config.toml.
     SetDefaultSnapshot {
         /// Repository id, URL or name.
         repo: String,

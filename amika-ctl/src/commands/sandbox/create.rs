@@ -36,8 +36,8 @@ pub async fn run(client: &Client, format: OutputFormat, args: CreateArgs) -> Res
     let cwd = std::env::current_dir().ok();
     let (request, local) = request(args, cwd.as_deref())?;
     // Packing comes before any call to the daemon, so git's failures come first.
-    let packed = match &local {
-        Some(local) => Some(repo_upload::pack(&local.top, local.no_clean)?),
+    let packed = match local {
+        Some(local) => Some((repo_upload::pack(&local.top, local.no_clean)?, local.top)),
         None => None,
     };
 
@@ -46,12 +46,12 @@ pub async fn run(client: &Client, format: OutputFormat, args: CreateArgs) -> Res
         (None, None) => building::subscribe(client).await,
         _ => None,
     };
-    let archive = match (packed, &local) {
-        (Some(packed), Some(local)) => {
-            let progress = Progress::keeping_line(format!("sending {}", local.top.display()));
+    let archive = match packed {
+        Some((packed, top)) => {
+            let progress = Progress::keeping_line(format!("sending {}", top.display()));
             Some(repo_upload::start(&request, packed, progress)?)
         }
-        _ => None,
+        None => None,
     };
     let answer = async {
         match archive {
