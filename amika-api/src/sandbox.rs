@@ -255,6 +255,10 @@ pub const CREATE_ARCHIVE_BUNDLE: &str = "repo.bundle";
 /// ignored, relative to the repository's top.
 pub const CREATE_ARCHIVE_WORKTREE: &str = "worktree.tar";
 
+/// The largest setup script a create request may carry, in bytes of UTF-8 text; the client
+/// refuses a larger file before sending, and the daemon refuses a larger field.
+pub const MAX_SETUP_SCRIPT_BYTES: usize = 1 << 20;
+
 /// `POST /v1/sandboxes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,7 +293,8 @@ pub struct CreateSandbox {
     /// Run no setup script.
     #[serde(default)]
     pub no_setup: bool,
-    /// A setup script's text, sent by the client; it overrides `[lifecycle] setup_script`.
+    /// A setup script's text, sent by the client; it overrides `[lifecycle] setup_script`. At
+    /// most [`MAX_SETUP_SCRIPT_BYTES`].
     #[serde(default)]
     pub setup_script: Option<String>,
 }

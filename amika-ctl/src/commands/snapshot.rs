@@ -71,7 +71,8 @@ fn delete_path(name: &str, force: bool) -> String {
     }
 }
 
-fn table(snapshots: &[Snapshot], long: bool) -> Table {
+/// The snapshot table of `snapshot list`, also used for a repository's snapshots.
+pub(super) fn table(snapshots: &[Snapshot], long: bool) -> Table {
     let mut table = if long {
         let headers = [
             "NAME",
