@@ -255,6 +255,7 @@ impl Daemon {
             .arg("--socket")
             .arg(self.socket())
             .args(args)
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -379,12 +380,14 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(pid, sig);
 }
 
-/// Runs `amika-ctl` against any socket path.
+/// Runs `amika-ctl` against any socket path, from `/`: a create run inside a git checkout
+/// (as the tests are) would otherwise bring that repository along.
 pub fn ctl_at(socket: &Path, args: &[&str]) -> Output {
     Command::new(binary("amika-ctl"))
         .arg("--socket")
         .arg(socket)
         .args(args)
+        .current_dir("/")
         .stdin(Stdio::null())
         .output()
         .expect("run amika-ctl")

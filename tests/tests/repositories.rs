@@ -124,7 +124,11 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     assert_eq!(base["repository"]["branch"], "main");
     let readme = daemon.exec_ok("base-box", &["cat", "/home/amika/workspace/webapp/README"]);
     assert_eq!(readme, "committed\n");
-    assert_eq!(marker_runs(&daemon, "base-box"), 0, "--no-setup ran the script");
+    assert_eq!(
+        marker_runs(&daemon, "base-box"),
+        0,
+        "--no-setup ran the script"
+    );
     // A session starts in the repository and knows where it is.
     let pwd = daemon.exec_ok("base-box", &["sh", "-c", "pwd; echo $AMIKA_AGENT_CWD"]);
     assert_eq!(
@@ -135,7 +139,11 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     // Step 2: configure it (a dependency cache that git ignores), then capture it.
     daemon.exec_ok(
         "base-box",
-        &["sh", "-c", "mkdir -p node_modules && echo cached > node_modules/dep"],
+        &[
+            "sh",
+            "-c",
+            "mkdir -p node_modules && echo cached > node_modules/dep",
+        ],
     );
     let snapshot = daemon.snapshot("base-box", "webapp-base", "scrub_and_delete");
     assert_eq!(snapshot["state"], "active", "{snapshot}");
@@ -156,15 +164,21 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     assert_eq!(shown["default_snapshot"]["snapshot"], "webapp-base");
     assert_eq!(shown["default_snapshot"]["source"], "state-store");
 
-    let booted = json_in(&daemon, &repo, &["sandbox", "create", "--name", "dev-1", "--git"]);
+    let booted = json_in(
+        &daemon,
+        &repo,
+        &["sandbox", "create", "--name", "dev-1", "--git"],
+    );
     assert_eq!(booted["base"]["chosen_by"], "repo-default");
     assert_eq!(booted["base"]["name"], "webapp-base");
     let log = follow_setup(&daemon, "dev-1");
     assert!(log.status.success(), "{log:?}");
     let log = String::from_utf8_lossy(&log.stdout).into_owned();
     assert!(
-        log.contains("setup ran in /home/amika/workspace/webapp as amika with \
-             AMIKA_AGENT_CWD=/home/amika/workspace/webapp"),
+        log.contains(
+            "setup ran in /home/amika/workspace/webapp as amika with \
+             AMIKA_AGENT_CWD=/home/amika/workspace/webapp"
+        ),
         "{log}"
     );
     assert_eq!(marker_runs(&daemon, "dev-1"), 1);
@@ -172,7 +186,10 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     assert_eq!(show["setup"], "ok");
     assert_eq!(show["setup_exit_code"], 0);
     let dep = daemon.exec_ok("dev-1", &["cat", "node_modules/dep"]);
-    assert_eq!(dep, "cached\n", "the snapshot's cache survived the new checkout");
+    assert_eq!(
+        dep, "cached\n",
+        "the snapshot's cache survived the new checkout"
+    );
     let in_file = daemon.exec_ok("dev-1", &["cat", "/var/log/amika/setup.log"]);
     assert_eq!(in_file, log);
 
@@ -180,7 +197,15 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     let plain = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "dev-2", "--git", "--no-snapshot", "--no-setup"],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "dev-2",
+            "--git",
+            "--no-snapshot",
+            "--no-setup",
+        ],
     );
     assert_eq!(plain["base"]["chosen_by"], "preset");
     assert_eq!(plain["base"]["kind"], "image");
@@ -194,7 +219,14 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     let from_file = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "dev-3", "--git", "--no-setup"],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "dev-3",
+            "--git",
+            "--no-setup",
+        ],
     );
     assert_eq!(from_file["base"]["chosen_by"], "config");
     assert_eq!(from_file["base"]["name"], "webapp-base");
@@ -208,7 +240,14 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
     let both = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "dev-4", "--git", "--no-setup"],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "dev-4",
+            "--git",
+            "--no-setup",
+        ],
     );
     assert_eq!(both["base"]["chosen_by"], "repo-default");
     assert_eq!(both["base"]["name"], "webapp-base-2");
@@ -223,7 +262,10 @@ fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
         err.contains("webapp") && err.contains("webapp-base-2") && err.contains("--no-snapshot"),
         "{err}"
     );
-    assert!(daemon.trees("sandboxes").len() == 3, "a refused create left a tree");
+    assert!(
+        daemon.trees("sandboxes").len() == 3,
+        "a refused create left a tree"
+    );
 }
 
 #[test]
@@ -239,16 +281,32 @@ fn no_clean_branches_and_an_unreadable_repository() {
     // --no-clean carries an uncommitted change, an untracked file and a deletion.
     std::fs::write(repo.join("README"), "edited, not committed\n").unwrap();
     std::fs::write(repo.join("NOTES"), "untracked\n").unwrap();
+    std::fs::create_dir(repo.join("docs")).unwrap();
+    std::fs::write(repo.join("docs/plan.md"), "nested and untracked\n").unwrap();
     let dirty = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "dirty", "--git", "--no-clean"],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "dirty",
+            "--git",
+            "--no-clean",
+        ],
     );
     assert_eq!(dirty["repository"]["branch"], "main");
-    let files = daemon.exec_ok("dirty", &["sh", "-c", "cat README NOTES; ls"]);
-    assert_eq!(files, "edited, not committed\nuntracked\nNOTES\nREADME\n");
+    let files = daemon.exec_ok("dirty", &["sh", "-c", "cat README NOTES docs/plan.md; ls"]);
+    assert_eq!(
+        files,
+        "edited, not committed\nuntracked\nnested and untracked\nNOTES\nREADME\ndocs\n"
+    );
     // Without it, only what is committed.
-    let clean = json_in(&daemon, &repo, &["sandbox", "create", "--name", "clean", "--git"]);
+    let clean = json_in(
+        &daemon,
+        &repo,
+        &["sandbox", "create", "--name", "clean", "--git"],
+    );
     assert_eq!(clean["repository"]["branch"], "main");
     let files = daemon.exec_ok("clean", &["sh", "-c", "cat README; ls"]);
     assert_eq!(files, "committed\nREADME\n");
@@ -257,14 +315,27 @@ fn no_clean_branches_and_an_unreadable_repository() {
     let feature = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "feat", "--git", "--branch", "feature"],
+        &[
+            "sandbox", "create", "--name", "feat", "--git", "--branch", "feature",
+        ],
     );
     assert_eq!(feature["repository"]["branch"], "feature");
-    assert_eq!(daemon.exec_ok("feat", &["cat", "FEATURE"]), "only on feature\n");
+    assert_eq!(
+        daemon.exec_ok("feat", &["cat", "FEATURE"]),
+        "only on feature\n"
+    );
     let topic = json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "topic", "--git", "--new-branch", "topic"],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "topic",
+            "--git",
+            "--new-branch",
+            "topic",
+        ],
     );
     assert_eq!(topic["repository"]["branch"], "topic");
     assert_eq!(
@@ -315,7 +386,11 @@ fn setup_failures_config_errors_and_warnings() {
     let failing = "#!/bin/sh\necho about to fail\necho to stderr >&2\nexit 3\n";
     let config = "[lifecycle]\nsetup_script = \".amika/setup.sh\"\n";
     let repo = make_repo(work.path(), "broken", Some(config), Some(failing));
-    let created = json_in(&daemon, &repo, &["sandbox", "create", "--name", "fails", "--git"]);
+    let created = json_in(
+        &daemon,
+        &repo,
+        &["sandbox", "create", "--name", "fails", "--git"],
+    );
     assert_eq!(created["setup"], "setup-running");
     let follow = follow_setup(&daemon, "fails");
     assert_eq!(follow.status.code(), Some(1), "{follow:?}");
@@ -336,7 +411,15 @@ fn setup_failures_config_errors_and_warnings() {
     json_in(
         &daemon,
         &repo,
-        &["sandbox", "create", "--name", "mine", "--git", "--setup-script", script_arg],
+        &[
+            "sandbox",
+            "create",
+            "--name",
+            "mine",
+            "--git",
+            "--setup-script",
+            script_arg,
+        ],
     );
     let follow = follow_setup(&daemon, "mine");
     assert!(follow.status.success(), "{follow:?}");
@@ -353,7 +436,9 @@ fn setup_failures_config_errors_and_warnings() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(".amika/config.toml line 3"), "{err}");
-    assert!(daemon.ctl_fails(&["sandbox", "show", "never"], 1).contains("never"));
+    assert!(daemon
+        .ctl_fails(&["sandbox", "show", "never"], 1)
+        .contains("never"));
 
     // An unknown key is a warning in the result, and the rest of the file still applies.
     let typo = make_repo(
@@ -365,7 +450,10 @@ fn setup_failures_config_errors_and_warnings() {
     let out = daemon.ctl_in_dir(&typo, &["sandbox", "create", "--name", "typo", "--git"]);
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("warning:") && err.contains("snapshott"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("snapshott"),
+        "{err}"
+    );
     let show = daemon.ctl_json(&["sandbox", "show", "typo"]);
     assert_eq!(show["base"]["chosen_by"], "config");
     assert_eq!(daemon.exec_ok("typo", &["sh", "-c", "echo $MODE"]), "dev\n");
@@ -446,7 +534,10 @@ fn a_url_is_cloned_by_the_daemon_and_setup_cannot_be_snapshotted_mid_run() {
 
     let url = format!("git://127.0.0.1:{}/served", server.port);
     let created = daemon.ctl_json(&["sandbox", "create", "--name", "cloned", "--git", &url]);
-    assert_eq!(created["repository"]["path"], "/home/amika/workspace/served");
+    assert_eq!(
+        created["repository"]["path"],
+        "/home/amika/workspace/served"
+    );
     assert_eq!(created["repository"]["branch"], "main");
     assert_eq!(created["setup"], "setup-running");
     let readme = daemon.exec_ok("cloned", &["cat", "README"]);

@@ -1,5 +1,6 @@
 //! Sandboxes: create by cloning a base and booting it, list, show, delete.
 
+use amika_api::sandbox::MAX_SETUP_SCRIPT_BYTES;
 use amika_api::{
     Base, CreateSandbox, Limits, Sandbox, SandboxRepository, SandboxState, SetupState,
 };
@@ -7,7 +8,7 @@ use amika_api::{
 use std::time::Duration;
 
 use super::lifecycle::DEFAULT_STOP_TIMEOUT;
-use super::setup::{SetupScript, MAX_SCRIPT_BYTES};
+use super::setup::SetupScript;
 use super::workspace::{CreateUpload, Workspace};
 use super::Service;
 use crate::error::{Error, Result};
@@ -341,10 +342,10 @@ fn check_request(request: &CreateSandbox) -> Result<()> {
         ));
     }
     if let Some(script) = &request.setup_script {
-        if script.len() > MAX_SCRIPT_BYTES || script.contains('\0') {
+        if script.len() > MAX_SETUP_SCRIPT_BYTES || script.contains('\0') {
             return Err(Error::InvalidRequest(format!(
                 "the setup script must be text of at most {} KiB",
-                MAX_SCRIPT_BYTES >> 10
+                MAX_SETUP_SCRIPT_BYTES >> 10
             )));
         }
     }

@@ -26,9 +26,6 @@ pub const SETUP_LOG: &str = "var/log/amika/setup.log";
 /// Where a script sent by the client is written inside the sandbox.
 const SENT_SCRIPT: &str = "var/lib/amika/setup-script";
 
-/// The largest script a client may send.
-pub const MAX_SCRIPT_BYTES: usize = 1 << 20;
-
 /// Runs the script at `$0` directly when it is executable (its `#!` line decides the
 /// interpreter), through `sh` otherwise, so a script committed without its mode bit works.
 const LAUNCHER: &str = "if [ -x \"$0\" ]; then exec \"$0\"; else exec /bin/sh \"$0\"; fi";
