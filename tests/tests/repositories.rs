@@ -492,7 +492,7 @@ impl GitServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("git")
+        let mut child = Command::new("git")
             .args([
                 "daemon",
                 "--export-all",
@@ -512,6 +512,8 @@ impl GitServer {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("git daemon did not listen on port {port}");
     }
 }
