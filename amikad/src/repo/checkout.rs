@@ -174,7 +174,10 @@ pub fn prepare(
             ])
             .map_err(fail("reading the repository bundle"))?;
             for remote in &request.remotes {
-                run(&["remote", "add", "--", &remote.name, &remote.url])
+                // A token written into a remote URL would sit in every snapshot of the
+                // sandbox and in the daemon's logs; credentials come from stored secrets.
+                let address = url::without_credentials(&remote.url);
+                run(&["remote", "add", "--", &remote.name, &address])
                     .map_err(fail(&format!("adding remote {}", remote.name)))?;
             }
             match (&request.branch, &request.head) {
