@@ -198,6 +198,7 @@ impl Service {
             Ok(init) => init,
             Err(err) => {
                 tracing::warn!(sandbox = %name, error = %err, "boot failed; undoing");
+                let _ = std::fs::remove_dir_all(self.identity_dir(&id));
                 self.storage.delete(&tree)?;
                 self.store.delete_sandbox(&id, Some(op))?;
                 return Err(err);
@@ -315,6 +316,8 @@ impl Service {
         self.halt(&row, grace)?;
         self.storage.delete(&TreeRef::sandbox(&row.id))?;
         failpoint::hit("sandbox-delete:after-tree");
+        // A leftover directory is harmless and the next start's sweep removes it.
+        let _ = std::fs::remove_dir_all(self.identity_dir(&row.id));
         self.store.delete_sandbox(&row.id, Some(op))?;
         tracing::info!(sandbox = %row.name, id = %row.id, "sandbox deleted");
         Ok(())
