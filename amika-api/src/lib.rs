@@ -10,6 +10,7 @@ pub mod exec;
 pub mod image;
 pub mod names;
 pub mod paths;
+pub mod repository;
 pub mod sandbox;
 pub mod secret;
 pub mod snapshot;
@@ -20,9 +21,10 @@ pub use error::{ApiError, ErrorCode};
 pub use events::Event;
 pub use exec::ExecRequest;
 pub use image::{BuildImage, Image, ImageSource, ImageState};
+pub use repository::{DefaultSource, Repository, RepositoryDefault, SetDefaultSnapshot};
 pub use sandbox::{
-    Base, BaseKind, CreateSandbox, Limits, NetworkMode, Sandbox, SandboxState, SetupState,
-    StopSandbox,
+    Base, BaseKind, ChosenBy, CreateSandbox, GitRemote, GitRequest, Limits, NetworkMode, Sandbox,
+    SandboxRepository, SandboxState, SetupState, StopSandbox,
 };
 pub use secret::{Secret, SecretTargets, SetSecret};
 pub use snapshot::{

@@ -9,9 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::values::{parse_cpus, parse_env, parse_memory};
 
+mod git;
+mod repo;
 mod secret;
 pub mod snapshot;
 
+pub use git::GitArgs;
+pub use repo::RepoCommand;
 pub use secret::{SecretCommand, SetSecretArgs, ValueSource};
 pub use snapshot::{SnapshotCommand, SnapshotCreateArgs};
 
@@ -66,6 +70,9 @@ pub enum Command {
     /// Capture sandboxes as snapshots, and list, show and delete snapshots.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Repositories sandboxes were created from, their default snapshots and their snapshots.
+    #[command(subcommand)]
+    Repo(RepoCommand),
     /// Manage secrets: values the daemon keeps and injects into new sandboxes.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -163,6 +170,26 @@ pub enum SandboxCommand {
     Connect(ConnectArgs),
     /// Like `connect`, and optionally run a command on a terminal instead of the shell.
     Ssh(SshArgs),
+    /// Print a sandbox's setup log: the output of its setup script.
+    ///
+    /// The log is printed as it is in every output format. With --follow, the command waits
+    /// for the setup script to finish, printing its output as it comes, then exits 0 if
+    /// setup succeeded (or there was none) and 1 if the script or the clone failed, with the
+    /// reason on stderr: scripts can wait for setup with it.
+    Logs(LogsArgs),
+}
+
+/// `amika-ctl sandbox logs` options.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Sandbox name or id.
+    pub name: String,
+    /// The setup log; the only log there is, so this is also the default.
+    #[arg(long)]
+    pub setup: bool,
+    /// Keep printing until the setup script has finished, and exit 1 if it failed.
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// `amika-ctl sandbox create` options.
@@ -199,6 +226,20 @@ pub struct CreateArgs {
     /// with the shell's exit code.
     #[arg(long)]
     pub connect: bool,
+    /// Boot from an image or a preset even if the repository has a default snapshot (set with
+    /// `repo set-default-snapshot`, or `[sandbox] snapshot` in .amika/config.toml).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub no_snapshot: bool,
+    /// Run no setup script, not even the repository's `[lifecycle] setup_script`.
+    #[arg(long, conflicts_with = "setup_script")]
+    pub no_setup: bool,
+    /// Run this script (read here, with your own permissions; UTF-8, at most 1 MiB) as the
+    /// setup script, instead of the repository's `[lifecycle] setup_script`.
+    #[arg(long, value_name = "PATH")]
+    pub setup_script: Option<PathBuf>,
+    /// The repository to check out.
+    #[command(flatten)]
+    pub git: GitArgs,
 }
 
 /// The network modes `sandbox create` offers.
@@ -506,6 +547,76 @@ mod tests {
         };
         assert_eq!((timeout, names), (Some(3), vec!["a".to_string()]));
         assert!(parse(&["sandbox", "stop"]).is_err());
+    }
+
+    fn create(args: &[&str]) -> Result<CreateArgs, clap::Error> {
+        let mut full = vec!["sandbox", "create"];
+        full.extend_from_slice(args);
+        match parse(&full)?.command {
+            Command::Sandbox(SandboxCommand::Create(args)) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn git_takes_a_path_a_url_or_nothing() {
+        assert_eq!(create(&[]).unwrap().git.git, None);
+        assert_eq!(create(&["--git"]).unwrap().git.git, Some(None));
+        let args = create(&["--git", "--name", "box"]).unwrap();
+        assert_eq!(args.git.git, Some(None));
+        assert_eq!(args.name.as_deref(), Some("box"));
+        let url = "git@github.com:org/app.git";
+        let args = create(&["--git", url, "--branch", "dev", "--new-branch", "fix"]).unwrap();
+        assert_eq!(args.git.git, Some(Some(url.to_string())));
+        assert_eq!(args.git.branch.as_deref(), Some("dev"));
+        assert_eq!(args.git.new_branch.as_deref(), Some("fix"));
+        let args = create(&["--git=../app", "--no-clean"]).unwrap();
+        assert_eq!(args.git.git, Some(Some("../app".to_string())));
+        assert!(args.git.no_clean);
+    }
+
+    #[test]
+    fn no_git_refuses_the_flags_that_need_a_repository() {
+        assert!(create(&["--no-git"]).unwrap().git.no_git);
+        for other in [
+            &["--git"][..],
+            &["--git", "."],
+            &["--no-clean"],
+            &["--branch", "dev"],
+            &["--new-branch", "fix"],
+        ] {
+            let mut args = vec!["--no-git"];
+            args.extend_from_slice(other);
+            let err = create(&args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{other:?}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn opt_outs_conflict_with_what_they_opt_out_of() {
+        let args = create(&["--no-snapshot", "--no-setup", "--preset", "coder"]).unwrap();
+        assert!(args.no_snapshot && args.no_setup);
+        let args = create(&["--setup-script", "ci/setup.sh"]).unwrap();
+        assert_eq!(args.setup_script, Some(PathBuf::from("ci/setup.sh")));
+        let err = create(&["--no-snapshot", "--snapshot", "base"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+        let err = create(&["--no-setup", "--setup-script", "s.sh"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn logs_defaults_to_the_setup_log_and_can_follow() {
+        let SandboxCommand::Logs(args) = sandbox(&["logs", "box"]) else {
+            panic!("not logs");
+        };
+        assert_eq!(args.name, "box");
+        assert!(!args.follow && !args.setup);
+        let SandboxCommand::Logs(args) = sandbox(&["logs", "box", "--setup", "-f"]) else {
+            panic!("not logs");
+        };
+        assert!(args.follow && args.setup);
+        assert!(parse(&["sandbox", "logs"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use amika_api::sandbox::CREATE_ARCHIVE_CONTENT_TYPE;
 use amika_api::ApiError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
@@ -81,9 +82,7 @@ impl Client {
         B: Serialize,
         T: DeserializeOwned,
     {
-        let json = serde_json::to_vec(request)
-            .map_err(|e| CtlError::Local(format!("cannot encode the request: {e}")))?;
-        let body = Either::Left(Full::new(Bytes::from(json)));
+        let body = json_body(request)?;
         let headers = [(CONTENT_TYPE, "application/json")];
         let answer = self.send(method, path, body, &headers).await?;
         decode(path, &answer)
@@ -119,6 +118,13 @@ impl Client {
             .map(drop)
     }
 
+    /// `PUT path` with a JSON body; the daemon's answer body, if any, is ignored.
+    pub async fn put<B: Serialize>(&self, path: &str, request: &B) -> Result<(), CtlError> {
+        let body = json_body(request)?;
+        let headers = [(CONTENT_TYPE, "application/json")];
+        self.send(Method::PUT, path, body, &headers).await.map(drop)
+    }
+
     /// `PUT path` with a tar stream as a chunked body, decoding the JSON answer.
     pub async fn put_stream<T: DeserializeOwned>(
         &self,
@@ -132,6 +138,20 @@ impl Client {
         }
         let answer = self
             .send(Method::PUT, path, Either::Right(body), &headers)
+            .await?;
+        decode(path, &answer)
+    }
+
+    /// `POST path` with a create archive (see `repo_upload`) as a chunked body, decoding the
+    /// JSON answer.
+    pub async fn post_archive<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: UploadBody,
+    ) -> Result<T, CtlError> {
+        let headers = [(CONTENT_TYPE, CREATE_ARCHIVE_CONTENT_TYPE)];
+        let answer = self
+            .send(Method::POST, path, Either::Right(body), &headers)
             .await?;
         decode(path, &answer)
     }
@@ -225,6 +245,12 @@ impl Client {
 
 /// How amika-ctl introduces itself to the daemon.
 pub const USER_AGENT_VALUE: &str = concat!("amika-ctl/", env!("CARGO_PKG_VERSION"));
+
+fn json_body<B: Serialize>(request: &B) -> Result<RequestBody, CtlError> {
+    let json = serde_json::to_vec(request)
+        .map_err(|e| CtlError::Local(format!("cannot encode the request: {e}")))?;
+    Ok(Either::Left(Full::new(Bytes::from(json))))
+}
 
 fn empty() -> RequestBody {
     Either::Left(Full::new(Bytes::new()))

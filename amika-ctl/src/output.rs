@@ -46,11 +46,13 @@ pub fn emit(text: &str) -> Result<(), CtlError> {
 /// Writes `text` to stdout and says whether stdout is still open, for output that goes on
 /// until its reader leaves.
 pub fn emit_while_open(text: &str) -> Result<bool, CtlError> {
+    emit_bytes_while_open(text.as_bytes())
+}
+
+/// [`emit_while_open`] for output that need not be text, such as a log.
+pub fn emit_bytes_while_open(bytes: &[u8]) -> Result<bool, CtlError> {
     let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(err) => Err(CtlError::io("cannot write to stdout", err)),

@@ -18,12 +18,23 @@ pub struct Progress {
     enabled: bool,
     sent: u64,
     drawn_at: Option<Instant>,
+    /// End the line once everything is sent, instead of waiting for a [`clear_line`].
+    keep_line: bool,
 }
 
 impl Progress {
     /// A display headed by `label`, shown only if stderr is a terminal.
     pub fn new(label: impl Into<String>) -> Self {
         Self::with_display(label, io::stderr().is_terminal())
+    }
+
+    /// Like [`Progress::new`], but the last count stays on a line of its own once the stream
+    /// is sent, for commands that print more on stderr while the daemon works.
+    pub fn keeping_line(label: impl Into<String>) -> Self {
+        Self {
+            keep_line: true,
+            ..Self::new(label)
+        }
     }
 
     /// A display that never draws anything.
@@ -38,6 +49,7 @@ impl Progress {
             enabled,
             sent: 0,
             drawn_at: None,
+            keep_line: false,
         }
     }
 
@@ -60,8 +72,13 @@ impl Progress {
 
     /// Records that the whole stream is sent; the daemon still has to finish its side.
     pub fn finish(&mut self) {
-        if self.enabled {
-            self.draw(", waiting for amikad");
+        match (self.enabled, self.keep_line) {
+            (false, _) => {}
+            (true, false) => self.draw(", waiting for amikad"),
+            (true, true) => {
+                self.draw("");
+                let _ = writeln!(io::stderr());
+            }
         }
     }
 

@@ -8,6 +8,9 @@
 //! in the form the daemon's unpacker takes. Sockets cannot be archived and
 //! are left out silently. Entries come in sorted order, so an unchanged
 //! tree gives the same stream.
+//!
+//! [`append_file`] and [`append_symlink`] add one entry each, for archives
+//! of a chosen list of paths rather than a whole directory.
 
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
@@ -95,10 +98,9 @@ impl<W: Write> TarWriter<W> {
         }
 
         if kind.is_symlink() {
-            let target = fs::read_link(path).map_err(|e| at("read symlink", path, e))?;
-            self.builder.append_link(&mut header, rel, target)
+            append_symlink(&mut self.builder, path, rel, meta)
         } else if kind.is_file() {
-            self.append_file(path, rel, meta)
+            append_file(&mut self.builder, path, rel, meta)
         } else {
             if kind.is_char_device() || kind.is_block_device() {
                 header.set_device_major(libc::major(meta.rdev()))?;
@@ -107,33 +109,50 @@ impl<W: Write> TarWriter<W> {
             self.builder.append_data(&mut header, rel, io::empty())
         }
     }
+}
 
-    /// Appends a regular file's data, failing rather than corrupting the
-    /// stream if the file changes under us.
-    fn append_file(&mut self, path: &Path, rel: &Path, listed: &Metadata) -> io::Result<()> {
-        // O_NOFOLLOW and O_NONBLOCK: if the name was swapped for a symlink
-        // or a FIFO since it was listed, the open fails or returns at once.
-        let file = File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| at("read", path, e))?;
-        let meta = file.metadata().map_err(|e| at("read", path, e))?;
-        if !meta.is_file() || (meta.dev(), meta.ino()) != (listed.dev(), listed.ino()) {
-            let msg = format!(
-                "cannot archive {}: it changed while being read",
-                path.display()
-            );
-            return Err(io::Error::other(msg));
-        }
-        let mut header = header_for(&meta);
-        let data = Exact {
-            file,
-            left: meta.len(),
-            path,
-        };
-        self.builder.append_data(&mut header, rel, data)
+/// Appends the symlink at `path` as `rel`, with its target as it is: nothing is followed.
+pub fn append_symlink<W: Write>(
+    builder: &mut Builder<W>,
+    path: &Path,
+    rel: &Path,
+    meta: &Metadata,
+) -> io::Result<()> {
+    let target = fs::read_link(path).map_err(|e| at("read symlink", path, e))?;
+    builder.append_link(&mut header_for(meta), rel, target)
+}
+
+/// Appends the regular file at `path` as `rel`, with its mode, owner and mtime, failing rather
+/// than corrupting the stream if the file changes under us. `listed` is its metadata as
+/// listed, without following a symlink.
+pub fn append_file<W: Write>(
+    builder: &mut Builder<W>,
+    path: &Path,
+    rel: &Path,
+    listed: &Metadata,
+) -> io::Result<()> {
+    // O_NOFOLLOW and O_NONBLOCK: if the name was swapped for a symlink
+    // or a FIFO since it was listed, the open fails or returns at once.
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| at("read", path, e))?;
+    let meta = file.metadata().map_err(|e| at("read", path, e))?;
+    if !meta.is_file() || (meta.dev(), meta.ino()) != (listed.dev(), listed.ino()) {
+        let msg = format!(
+            "cannot archive {}: it changed while being read",
+            path.display()
+        );
+        return Err(io::Error::other(msg));
     }
+    let mut header = header_for(&meta);
+    let data = Exact {
+        file,
+        left: meta.len(),
+        path,
+    };
+    builder.append_data(&mut header, rel, data)
 }
 
 /// A header holding `meta`'s type, numeric owner, permission bits, mtime

@@ -32,6 +32,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("losetup", "mount"),
     ("zfs", "zfsutils-linux or zfs-fuse"),
     ("zpool", "zfsutils-linux or zfs-fuse"),
+    ("git", "git"),
 ];
 
 /// How much of a failed command's stderr is kept; the end is where tools
@@ -98,10 +99,21 @@ pub fn find_tool(name: &str) -> Result<PathBuf, CommandError> {
 /// Stdin is `/dev/null` so a tool that unexpectedly prompts fails instead of
 /// hanging the daemon. A non-zero exit is an error; its stdout is dropped.
 pub fn run(program: &Path, args: &[&OsStr]) -> Result<Output, CommandError> {
+    run_with(program, args, |_| {})
+}
+
+/// Like [`run`], with `configure` applied to the command first (a working directory, an
+/// environment) before it is spawned.
+pub fn run_with(
+    program: &Path,
+    args: &[&OsStr],
+    configure: impl FnOnce(&mut Command),
+) -> Result<Output, CommandError> {
     tracing::debug!(program = %program.display(), args = %join_args(args), "running command");
 
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null());
+    configure(&mut command);
     // SAFETY: the hook runs between fork and exec and makes one async-signal-safe call.
     unsafe {
         command.pre_exec(|| {

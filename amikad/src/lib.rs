@@ -21,6 +21,7 @@ pub mod lock;
 pub mod mountinfo;
 pub mod names;
 pub mod presets;
+pub mod repo;
 pub mod runtime;
 pub mod safefs;
 pub mod scrub;

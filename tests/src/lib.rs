@@ -350,6 +350,19 @@ impl Daemon {
         ctl_at(&self.socket(), args)
     }
 
+    /// Runs `amika-ctl` against this daemon with `dir` as its working directory, as a user
+    /// inside a repository would.
+    pub fn ctl_in_dir(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(binary("amika-ctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run amika-ctl")
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("daemon is running").id()
@@ -372,6 +385,7 @@ impl Daemon {
             .arg("--socket")
             .arg(self.socket())
             .args(args)
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -515,12 +529,14 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(pid, sig);
 }
 
-/// Runs `amika-ctl` against any socket path.
+/// Runs `amika-ctl` against any socket path, from `/`: a create run inside a git checkout
+/// (as the tests are) would otherwise bring that repository along.
 pub fn ctl_at(socket: &Path, args: &[&str]) -> Output {
     Command::new(binary("amika-ctl"))
         .arg("--socket")
         .arg(socket)
         .args(args)
+        .current_dir("/")
         .stdin(Stdio::null())
         .output()
         .expect("run amika-ctl")

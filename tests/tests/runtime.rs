@@ -194,7 +194,13 @@ fn a_symlink_planted_in_the_sandbox_is_never_followed_by_the_daemon(backend: Bac
     let host = tempfile::tempdir_in("/var/tmp").unwrap();
     let host_file = host.path().join("hostname");
     std::fs::write(&host_file, "host content\n").unwrap();
-    let link = format!("ln -sf {} /etc/hostname", host_file.display());
+    // /etc/hostname is bound over from outside the tree while the sandbox runs, so root
+    // inside moves /etc aside and makes a new one whose hostname is a link to a host path.
+    let link = format!(
+        "mv /etc /etc.moved && mkdir /etc && cp -a /etc.moved/* /etc/ && \
+         rm -f /etc/hostname && ln -s {} /etc/hostname",
+        host_file.display()
+    );
     let out = daemon.ctl(&[
         "sandbox", "exec", "sly", "--user", "root", "--", "sh", "-c", &link,
     ]);

@@ -7,6 +7,8 @@ mod exec;
 mod extract;
 mod feed;
 mod image;
+mod logs;
+mod repo;
 mod sandbox;
 mod secret;
 mod snapshot;
@@ -27,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<u8, CtlError> {
         Command::Image(command) => image::run(&client, cli.output, command).await.map(success),
         Command::Sandbox(command) => sandbox::run(&client, cli.output, command).await,
         Command::Snapshot(command) => snapshot::run(&client, cli.output, command).await,
+        Command::Repo(command) => repo::run(&client, cli.output, command).await.map(success),
         Command::Secret(command) => secret::run(&client, cli.output, command).await.map(success),
         Command::Events => events::run(&client, cli.output).await.map(success),
     }

@@ -1,15 +1,17 @@
-//! `amika-ctl sandbox ...`: create, list, show, start, stop and delete sandboxes, and the
-//! session commands, which live in [`super::exec`].
+//! `amika-ctl sandbox ...`: create, list, show, start, stop and delete sandboxes. Creating
+//! has modules of its own ([`create`], with [`repo_choice`] and [`setup_script`]); the
+//! session commands live in [`super::exec`] and the setup log in [`super::logs`].
 
-use std::time::Instant;
+mod create;
+mod repo_choice;
+mod setup_script;
 
-use amika_api::{paths, Base, BaseKind, CreateSandbox, Limits, Sandbox, SandboxState, StopSandbox};
+use amika_api::{paths, Base, BaseKind, Limits, Sandbox, SandboxRepository, StopSandbox};
 
-use super::building;
 use super::each::{delete_each, for_each, Action};
-use super::exec;
 use super::{check_name, check_names, success};
-use crate::cli::{ConnectArgs, CreateArgs, OutputFormat, SandboxCommand};
+use super::{exec, logs};
+use crate::cli::{OutputFormat, SandboxCommand};
 use crate::client::Client;
 use crate::error::CtlError;
 use crate::output::{self, human_size, short_time, Table};
@@ -21,7 +23,7 @@ pub async fn run(
     command: SandboxCommand,
 ) -> Result<u8, CtlError> {
     match command {
-        SandboxCommand::Create(args) => create(client, format, args).await,
+        SandboxCommand::Create(args) => create::run(client, format, args).await,
         SandboxCommand::List { long } => {
             let sandboxes: Vec<Sandbox> = client.get_json(paths::SANDBOXES).await?;
             output::show(format, &sandboxes, |list| table(list, long).render()).map(success)
@@ -64,63 +66,12 @@ pub async fn run(
         SandboxCommand::Exec(args) => exec::exec(client, args).await,
         SandboxCommand::Connect(args) => exec::connect(client, args, Vec::new()).await,
         SandboxCommand::Ssh(args) => exec::connect(client, args.connect, args.command).await,
+        SandboxCommand::Logs(args) => logs::run(client, args).await,
     }
 }
 
 async fn start(client: &Client, reference: &str) -> Result<Sandbox, CtlError> {
     client.post_empty(&paths::sandbox_start(reference)).await
-}
-
-/// Creates the sandbox, shows it, and with `--connect` opens a session in it. A preset image
-/// built on the way shows its steps on stderr; without `--preset` the daemon's default preset
-/// may be built, so any build is shown then.
-async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> Result<u8, CtlError> {
-    let started = Instant::now();
-    let connect = args.connect;
-    let request = create_request(args)?;
-    let mut display = building::Display::new(format, request.preset.as_deref(), started);
-    let feed = match (&request.image, &request.snapshot) {
-        (None, None) => building::subscribe(client).await,
-        _ => None,
-    };
-    let answer = client.post_json(paths::SANDBOXES, &request);
-    let mut sandbox: Sandbox = building::during(feed, &mut display, answer).await?;
-    output::show(format, &sandbox, render)?;
-    if !connect {
-        return Ok(0);
-    }
-    if sandbox.state == SandboxState::Stopped {
-        sandbox = start(client, &sandbox.id).await?;
-    }
-    let args = ConnectArgs {
-        name: sandbox.name,
-        shell: None,
-    };
-    exec::connect(client, args, Vec::new()).await
-}
-
-/// Builds the request, checking every name it carries; clap already refused more than one of
-/// `--image`, `--preset` and `--snapshot`, and checked the limits. Secret names travel in the
-/// body rather than a path, so the daemon alone judges them.
-fn create_request(args: CreateArgs) -> Result<CreateSandbox, CtlError> {
-    let given = [&args.name, &args.image, &args.preset, &args.snapshot];
-    given
-        .into_iter()
-        .flatten()
-        .try_for_each(|name| check_name(name))?;
-    Ok(CreateSandbox {
-        name: args.name,
-        image: args.image,
-        preset: args.preset,
-        snapshot: args.snapshot,
-        secrets: args.secrets,
-        network: args.network.into(),
-        limits: Limits {
-            memory_bytes: args.memory,
-            cpus: args.cpus,
-            pids: args.pids,
-        },
-    })
 }
 
 /// `image:NAME` or `snapshot:NAME`, as lists and blocks show a base.
@@ -161,19 +112,31 @@ fn table(sandboxes: &[Sandbox], long: bool) -> Table {
     table
 }
 
+/// The sandbox as a `key: value` block; optional fields appear only when set.
 fn render(sandbox: &Sandbox) -> String {
     let mut pairs = vec![
         ("name", sandbox.name.clone()),
         ("id", sandbox.id.clone()),
         ("state", sandbox.state.as_str().to_string()),
-        ("setup", sandbox.setup.as_str().to_string()),
-        (
-            "base",
-            format!("{} ({})", base(&sandbox.base), sandbox.base.id),
-        ),
+        ("setup", setup(sandbox)),
+    ];
+    if let Some(error) = &sandbox.setup_error {
+        pairs.push(("setup error", error.clone()));
+    }
+    pairs.push((
+        "base",
+        format!("{} ({})", base(&sandbox.base), sandbox.base.id),
+    ));
+    if let Some(rule) = sandbox.base.chosen_by {
+        pairs.push(("chosen by", rule.as_str().to_string()));
+    }
+    if let Some(repository) = &sandbox.repository {
+        pairs.extend(repository_fields(repository));
+    }
+    pairs.extend([
         ("network", sandbox.network.as_str().to_string()),
         ("limits", limits(&sandbox.limits)),
-    ];
+    ]);
     if let Some(pid) = sandbox.pid {
         pairs.push(("pid", pid.to_string()));
     }
@@ -185,6 +148,28 @@ fn render(sandbox: &Sandbox) -> String {
         pairs.push(("error", error.clone()));
     }
     output::fields(&pairs)
+}
+
+/// The setup track, with the script's exit code once it has one.
+fn setup(sandbox: &Sandbox) -> String {
+    let track = sandbox.setup.as_str();
+    match sandbox.setup_exit_code {
+        Some(code) => format!("{track} (exit code {code})"),
+        None => track.to_string(),
+    }
+}
+
+/// The repository's name, where it is checked out, and its branch (`-` for a detached head
+/// or a clone that failed).
+fn repository_fields(repository: &SandboxRepository) -> [(&'static str, String); 3] {
+    [
+        ("repository", repository.name.clone()),
+        ("repo path", repository.path.clone()),
+        (
+            "repo branch",
+            repository.branch.clone().unwrap_or_else(|| "-".to_string()),
+        ),
+    ]
 }
 
 /// `memory 512.0 MiB, cpus 1.5, pids 200`, or `none`.
@@ -206,13 +191,13 @@ fn limits(limits: &Limits) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use amika_api::{NetworkMode, SetupState};
+pub(crate) mod tests {
+    use amika_api::{ChosenBy, NetworkMode, SandboxState, SetupState};
 
     use super::*;
-    use crate::cli::Network;
 
-    fn sandbox(name: &str, error: Option<&str>) -> Sandbox {
+    /// A stopped sandbox `name` from the minimal image, with no repository.
+    pub(crate) fn sandbox(name: &str, error: Option<&str>) -> Sandbox {
         Sandbox {
             id: "0123456789abcdef".into(),
             name: name.into(),
@@ -222,13 +207,18 @@ mod tests {
                 kind: BaseKind::Image,
                 id: "00000000000000aa".into(),
                 name: "minimal".into(),
+                chosen_by: Some(ChosenBy::Flag),
             },
             error: error.map(str::to_string),
+            setup_error: None,
+            setup_exit_code: None,
+            repository: None,
             network: NetworkMode::Host,
             limits: Limits::default(),
             pid: None,
             created_at: "2026-05-01T12:00:00Z".into(),
             updated_at: "2026-05-01T12:05:00.1Z".into(),
+            warnings: Vec::new(),
         }
     }
 
@@ -262,73 +252,6 @@ red-oslo  stopped  none   image:minimal  2026-05-01T12:00:00Z
         assert!(lines[2].ends_with("  init exited"), "{}", lines[2]);
     }
 
-    fn create_args() -> CreateArgs {
-        CreateArgs {
-            name: None,
-            image: None,
-            preset: None,
-            snapshot: None,
-            secrets: Vec::new(),
-            network: Network::Host,
-            memory: None,
-            cpus: None,
-            pids: None,
-            connect: false,
-        }
-    }
-
-    #[test]
-    fn create_checks_every_name_it_sends() {
-        let args = CreateArgs {
-            name: Some("Bad_Name".into()),
-            ..create_args()
-        };
-        assert_eq!(create_request(args).unwrap_err().exit_code(), 2);
-        let args = CreateArgs {
-            preset: Some("minimal".into()),
-            ..create_args()
-        };
-        let request = create_request(args).unwrap();
-        assert_eq!(request.preset.as_deref(), Some("minimal"));
-        assert!(request.name.is_none() && request.image.is_none());
-    }
-
-    #[test]
-    fn create_sends_the_snapshot_and_the_secrets() {
-        let args = CreateArgs {
-            snapshot: Some("base".into()),
-            secrets: vec!["claude".into(), "gh-token".into()],
-            ..create_args()
-        };
-        let request = create_request(args).unwrap();
-        assert_eq!(request.snapshot.as_deref(), Some("base"));
-        assert_eq!(request.secrets, ["claude", "gh-token"]);
-        let args = CreateArgs {
-            snapshot: Some("Base".into()),
-            ..create_args()
-        };
-        assert_eq!(create_request(args).unwrap_err().exit_code(), 2);
-    }
-
-    #[test]
-    fn create_sends_network_and_limits() {
-        let args = CreateArgs {
-            network: Network::None,
-            memory: Some(512 << 20),
-            cpus: Some(1.5),
-            pids: Some(200),
-            ..create_args()
-        };
-        let request = create_request(args).unwrap();
-        assert_eq!(request.network, NetworkMode::None);
-        let expected = Limits {
-            memory_bytes: Some(512 << 20),
-            cpus: Some(1.5),
-            pids: Some(200),
-        };
-        assert_eq!(request.limits, expected);
-    }
-
     #[test]
     fn show_includes_network_limits_and_pid() {
         let mut running = sandbox("red-oslo", None);
@@ -340,12 +263,62 @@ red-oslo  stopped  none   image:minimal  2026-05-01T12:00:00Z
             pids: None,
         };
         let text = render(&running);
-        assert!(text.contains("network: host\n"), "{text}");
+        assert!(text.contains("network:   host\n"), "{text}");
         assert!(
-            text.contains("limits:  memory 512.0 MiB, cpus 1.5\n"),
+            text.contains("limits:    memory 512.0 MiB, cpus 1.5\n"),
             "{text}"
         );
-        assert!(text.contains("pid:     4242\n"), "{text}");
-        assert!(render(&sandbox("a", None)).contains("limits:  none\n"));
+        assert!(text.contains("pid:       4242\n"), "{text}");
+        assert!(render(&sandbox("a", None)).contains("limits:    none\n"));
+    }
+
+    #[test]
+    fn show_says_which_rule_chose_the_base() {
+        let mut booted = sandbox("red-oslo", None);
+        booted.base = Base {
+            kind: BaseKind::Snapshot,
+            id: "00000000000000c1".into(),
+            name: "app-base".into(),
+            chosen_by: Some(ChosenBy::RepoDefault),
+        };
+        let text = render(&booted);
+        assert!(
+            text.contains(
+                "base:      snapshot:app-base (00000000000000c1)\nchosen by: repo-default\n"
+            ),
+            "{text}"
+        );
+        booted.base.chosen_by = None;
+        assert!(!render(&booted).contains("chosen by"));
+    }
+
+    #[test]
+    fn show_includes_the_repository_and_how_setup_went() {
+        let mut failed = sandbox("red-oslo", None);
+        failed.setup = SetupState::SetupFailed;
+        failed.setup_exit_code = Some(2);
+        failed.setup_error = Some("setup script exited with code 2".into());
+        failed.repository = Some(SandboxRepository {
+            id: "00000000000000d1".into(),
+            name: "app".into(),
+            path: "/home/amika/workspace/app".into(),
+            branch: Some("main".into()),
+        });
+        let text = render(&failed);
+        let expected = "\
+setup:       setup-failed (exit code 2)
+setup error: setup script exited with code 2
+base:        image:minimal (00000000000000aa)
+chosen by:   flag
+repository:  app
+repo path:   /home/amika/workspace/app
+repo branch: main
+";
+        assert!(text.contains(expected), "{text}");
+        failed.repository.as_mut().unwrap().branch = None;
+        assert!(render(&failed).contains("repo branch: -\n"));
+        for absent in ["repository:", "setup error:", "exit code"] {
+            assert!(!render(&sandbox("a", None)).contains(absent), "{absent}");
+        }
     }
 }

@@ -71,7 +71,8 @@ fn delete_path(name: &str, force: bool) -> String {
     }
 }
 
-fn table(snapshots: &[Snapshot], long: bool) -> Table {
+/// The snapshot table of `snapshot list`, also used for a repository's snapshots.
+pub(super) fn table(snapshots: &[Snapshot], long: bool) -> Table {
     let mut table = if long {
         let headers = [
             "NAME",
@@ -210,6 +211,7 @@ mod tests {
                 kind: BaseKind::Image,
                 id: "00000000000000aa".into(),
                 name: "coder".into(),
+                chosen_by: None,
             },
             preset: Some("coder".into()),
             mode: SnapshotMode::ScrubAndDelete,

@@ -9,7 +9,9 @@ pub mod access;
 mod events;
 mod exec;
 mod images;
+mod logs;
 pub mod reply;
+mod repositories;
 mod routes;
 mod sandboxes;
 mod secrets;
@@ -37,8 +39,9 @@ use amika_api::ErrorCode;
 use crate::error::{Error, Result};
 use crate::service::Service;
 
-/// The largest JSON request body accepted.
-const MAX_JSON_BODY: usize = 1 << 20;
+/// The largest JSON request body accepted: room for a setup script of the largest size
+/// allowed, escaped.
+const MAX_JSON_BODY: usize = 4 << 20;
 
 /// How long in-flight requests may run after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::reply::{api_failure, Reply};
-use super::{events, exec, images, sandboxes, secrets, snapshots, status};
+use super::{events, exec, images, logs, repositories, sandboxes, secrets, snapshots, status};
 use crate::service::Service;
 
 /// Dispatches one request.
@@ -48,16 +48,34 @@ pub async fn route(service: Arc<Service>, request: Request<Incoming>) -> Reply {
             sandboxes::delete(service, r, force).await
         }
 
+        (&Method::GET, ["v1", "sandboxes", r, "logs", "setup"]) => {
+            let follow = query_flag(request.uri().query(), "follow");
+            logs::setup(service, r, follow).await
+        }
+
+        (&Method::GET, ["v1", "repositories"]) => repositories::list(service).await,
+        (&Method::GET, ["v1", "repositories", r]) => repositories::show(service, r).await,
+        (&Method::PUT, ["v1", "repositories", r, "default-snapshot"]) => {
+            repositories::set_default(service, r, request).await
+        }
+        (&Method::DELETE, ["v1", "repositories", r, "default-snapshot"]) => {
+            repositories::clear_default(service, r).await
+        }
+        (&Method::GET, ["v1", "repositories", r, "snapshots"]) => {
+            repositories::snapshots(service, r).await
+        }
+
         (&Method::GET, ["v1", "secrets"]) => secrets::list(service).await,
         (&Method::PUT, ["v1", "secrets", name]) => secrets::set(service, name, request).await,
         (&Method::DELETE, ["v1", "secrets", name]) => secrets::delete(service, name).await,
 
-        (_, ["v1", "status" | "events" | "images" | "sandboxes" | "snapshots" | "secrets", ..]) => {
-            api_failure(
-                ErrorCode::InvalidRequest,
-                format!("{method} is not supported on {path}"),
-            )
-        }
+        (
+            _,
+            ["v1", "status" | "events" | "images" | "sandboxes" | "snapshots" | "secrets" | "repositories", ..],
+        ) => api_failure(
+            ErrorCode::InvalidRequest,
+            format!("{method} is not supported on {path}"),
+        ),
         _ => api_failure(
             ErrorCode::NotFound,
             format!("no API route {path}; this daemon serves /v1"),

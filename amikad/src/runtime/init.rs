@@ -95,6 +95,7 @@ struct Plan {
     root: PathBuf,
     hostname: String,
     network: NetworkMode,
+    identity: Option<PathBuf>,
     ready_fd: RawFd,
 }
 
@@ -106,6 +107,7 @@ pub fn command_line(
     root: &Path,
     hostname: &str,
     network: NetworkMode,
+    identity: Option<&Path>,
     ready_fd: RawFd,
 ) -> Vec<OsString> {
     vec![
@@ -114,9 +116,13 @@ pub fn command_line(
         root.as_os_str().to_owned(),
         hostname.into(),
         network.as_str().into(),
+        identity.map_or_else(|| NO_IDENTITY.into(), |d| d.as_os_str().to_owned()),
         ready_fd.to_string().into(),
     ]
 }
+
+/// The identity argument when there is no directory to bind from.
+const NO_IDENTITY: &str = "-";
 
 /// Entry point: `args` are the arguments after [`ARG`], as [`command_line`] lays them out.
 pub fn main(args: Vec<OsString>) -> ! {
@@ -146,9 +152,10 @@ pub fn main(args: Vec<OsString>) -> ! {
 
 /// Decodes the command line, refusing anything `command_line` would not have written.
 fn parse(args: Vec<OsString>) -> Result<Plan, String> {
-    let [root, hostname, network, fd]: [OsString; 4] = args
+    let [root, hostname, network, identity, fd]: [OsString; 5] = args
         .try_into()
-        .map_err(|a: Vec<OsString>| format!("expected 4 arguments, got {}", a.len()))?;
+        .map_err(|a: Vec<OsString>| format!("expected 5 arguments, got {}", a.len()))?;
+    let identity = (identity != NO_IDENTITY).then(|| PathBuf::from(identity));
     let hostname = String::from_utf8(hostname.into_vec())
         .map_err(|_| "the host name is not UTF-8".to_string())?;
     let network = match network.to_str() {
@@ -169,6 +176,7 @@ fn parse(args: Vec<OsString>) -> Result<Plan, String> {
         root: PathBuf::from(root),
         hostname,
         network,
+        identity,
         ready_fd,
     })
 }
@@ -184,7 +192,7 @@ fn prepare(plan: &Plan) -> Result<(), StepError> {
         return Err(StepError::process("mark init not dumpable", err));
     }
 
-    mounts::build(&plan.root, plan.network)?;
+    mounts::build(&plan.root, plan.network, plan.identity.as_deref())?;
     sethostname(&plan.hostname).map_err(|e| StepError::process("set the host name", e))?;
     if plan.network == NetworkMode::None {
         loopback_up().map_err(|e| StepError::process("bring up the loopback interface", e))?;
@@ -278,7 +286,14 @@ mod tests {
     fn command_line_round_trips_through_parse() {
         let null = File::open("/dev/null").expect("open /dev/null");
         let fd = null.as_raw_fd();
-        let line = command_line(Path::new("/pool/a b"), "red-oslo", NetworkMode::None, fd);
+        let identity = Path::new("/state/identity/x");
+        let line = command_line(
+            Path::new("/pool/a b"),
+            "red-oslo",
+            NetworkMode::None,
+            Some(identity),
+            fd,
+        );
         assert_eq!(line[1], ARG);
 
         let plan = parse(line[2..].to_vec()).expect("parse");
@@ -286,6 +301,7 @@ mod tests {
             root: PathBuf::from("/pool/a b"),
             hostname: "red-oslo".into(),
             network: NetworkMode::None,
+            identity: Some(identity.to_owned()),
             ready_fd: fd,
         };
         assert_eq!(plan, expected);
@@ -294,11 +310,11 @@ mod tests {
     #[test]
     fn parse_refuses_malformed_command_lines() {
         let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert!(parse(args(&["/r", "h", "none"])).is_err());
-        assert!(parse(args(&["/r", "h", "bridge", "9"])).is_err());
-        assert!(parse(args(&["/r", "h", "host", "1"])).is_err());
-        assert!(parse(args(&["/r", "h", "host", "x"])).is_err());
+        assert!(parse(args(&["/r", "h", "none", "-"])).is_err());
+        assert!(parse(args(&["/r", "h", "bridge", "-", "9"])).is_err());
+        assert!(parse(args(&["/r", "h", "host", "-", "1"])).is_err());
+        assert!(parse(args(&["/r", "h", "host", "-", "x"])).is_err());
         // Far above any descriptor a test process has open.
-        assert!(parse(args(&["/r", "h", "host", "1000000"])).is_err());
+        assert!(parse(args(&["/r", "h", "host", "-", "1000000"])).is_err());
     }
 }

@@ -86,8 +86,9 @@ fn kernel_fs_flags() -> MsFlags {
     MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
 }
 
-/// Builds the sandbox's mounts on the tree at `root`, still seen through the host's `/`.
-pub fn build(root: &Path, network: NetworkMode) -> Result<(), StepError> {
+/// Builds the sandbox's mounts on the tree at `root`, still seen through the host's `/`, with
+/// the identity files of `identity` bound over the tree's `/etc` files of the same names.
+pub fn build(root: &Path, network: NetworkMode, identity: Option<&Path>) -> Result<(), StepError> {
     let none = None::<&str>;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .map_err(|e| StepError::at("make mounts private under", Path::new("/"), e))?;
@@ -101,7 +102,54 @@ pub fn build(root: &Path, network: NetworkMode) -> Result<(), StepError> {
     mount_dev(&tree, root)?;
     mount_tmp(&tree, root)?;
     mount_sys(&tree, root, network)?;
+    if let Some(identity) = identity {
+        bind_identity(&tree, root, identity)?;
+    }
     mask(root)
+}
+
+/// Binds each file of `identity` over the regular file of the same name in the tree's
+/// `/etc`, refusing a tree whose `/etc` or file has become anything else since the daemon
+/// looked.
+fn bind_identity(tree: &OwnedFd, root: &Path, identity: &Path) -> Result<(), StepError> {
+    let etc_path = root.join("etc");
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let etc = openat(Some(tree.as_raw_fd()), "etc", flags, Mode::empty())
+        .map_err(|e| StepError::at("open", &etc_path, e))?;
+    // SAFETY: openat just returned this descriptor and nothing else owns it.
+    let etc = unsafe { OwnedFd::from_raw_fd(etc) };
+    for name in crate::runtime::identity::FILES {
+        let source = identity.join(name);
+        if !source.exists() {
+            continue;
+        }
+        let shown = etc_path.join(name);
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(Some(etc.as_raw_fd()), name, flags, Mode::empty())
+            .map_err(|e| StepError::at("open identity mount point", &shown, e))?;
+        // SAFETY: openat just returned this descriptor and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())
+            .map_err(|e| StepError::at("inspect identity mount point", &shown, e))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            let why = "it is no longer a regular file";
+            return Err(StepError::at(
+                "refuse identity mount point",
+                &shown,
+                invalid(why),
+            ));
+        }
+        let target = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        mount(
+            Some(&source),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| StepError::at("bind the identity file over", &shown, e))?;
+    }
+    Ok(())
 }
 
 /// Makes `root` the process's `/` and detaches the host's filesystem from the namespace.

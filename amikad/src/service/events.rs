@@ -1,6 +1,6 @@
 //! The event bus behind `GET /v1/events`.
 
-use amika_api::{Event, ImageState, SandboxState, SnapshotState};
+use amika_api::{Event, ImageState, SandboxState, SetupState, SnapshotState};
 use tokio::sync::broadcast;
 
 use super::Service;
@@ -46,6 +46,11 @@ impl Service {
         msg: Option<&str>,
     ) {
         self.publish("sandbox", id, name, state.as_str(), msg);
+    }
+
+    /// Publishes a move of a sandbox's setup track.
+    pub(super) fn setup_event(&self, id: &str, name: &str, setup: SetupState, msg: Option<&str>) {
+        self.publish("setup", id, name, setup.as_str(), msg);
     }
 
     /// Publishes an image's progress or state change.

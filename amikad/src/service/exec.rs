@@ -11,7 +11,7 @@ use crate::runtime::cgroup::Cgroup;
 use crate::runtime::exec::ExecSpec;
 use crate::runtime::users;
 use crate::safefs::TreeRoot;
-use crate::state::InjectionKind;
+use crate::state::{InjectionKind, SandboxRow};
 use crate::storage::TreeRef;
 
 /// The `PATH` of every session; images that want another set it in the request's env.
@@ -65,17 +65,18 @@ impl Service {
             .filter(|i| i.kind == InjectionKind::Env)
             .map(|i| (i.target, i.value))
             .collect();
-        let env = session_env(&account, &row.name, &injected, request)?;
+        let env = session_env(&account, &row, &injected, request)?;
         let command = if request.command.is_empty() {
             vec![account.shell.clone().into(), "-l".into()]
         } else {
             request.command.iter().map(Into::into).collect()
         };
-        let workdir = request
-            .workdir
-            .as_deref()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(&account.home));
+        // Sessions start in the repository, where the work is; others at home.
+        let workdir = match (&request.workdir, &row.repository) {
+            (Some(dir), _) => PathBuf::from(dir),
+            (None, Some(checkout)) if account.name == "amika" => PathBuf::from(&checkout.path),
+            (None, _) => PathBuf::from(&account.home),
+        };
         tracing::info!(sandbox = %row.name, user, tty = request.tty,
             program = %command.first().map(|c: &std::ffi::OsString| c.to_string_lossy())
                 .unwrap_or_default(), "exec");
@@ -100,13 +101,15 @@ impl Service {
     }
 }
 
-/// The login environment, with the request's variables applied last.
+/// The login environment, then the sandbox's own variables (the repository's `[env]` and
+/// `AMIKA_AGENT_CWD`), then the injected secrets, with the request's variables applied last.
 fn session_env(
     account: &users::Account,
-    hostname: &str,
+    row: &SandboxRow,
     injected: &[(String, String)],
     request: &ExecRequest,
 ) -> Result<Vec<(String, String)>> {
+    let hostname = &row.name;
     let mut env = vec![
         ("PATH".to_owned(), DEFAULT_PATH.to_owned()),
         ("HOME".to_owned(), account.home.clone()),
@@ -115,7 +118,10 @@ fn session_env(
         ("SHELL".to_owned(), account.shell.clone()),
         ("HOSTNAME".to_owned(), hostname.to_owned()),
     ];
-    env.extend(injected.iter().cloned());
+    for (key, value) in row.session_env.iter().chain(injected) {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
     if request.tty {
         let term = request
             .term

@@ -22,14 +22,17 @@ pub const ENV_BLOCK_END: &str = "# <<< amika secrets <<<";
 const SECRET_USER: &str = "amika";
 
 impl Service {
-    /// Injects the named secrets into the tree of sandbox `sandbox_id`.
+    /// Injects the named secrets into the tree of sandbox `sandbox_id`, each to its stored
+    /// targets, and each `(variable, secret)` of `env_secrets` (a repository's `[env]`
+    /// entries that name a secret) as that variable.
     pub(super) fn inject_secrets(
         &self,
         sandbox_id: &str,
         tree: &TreeRoot,
         names: &[String],
+        env_secrets: &[(String, String)],
     ) -> Result<()> {
-        if names.is_empty() {
+        if names.is_empty() && env_secrets.is_empty() {
             return Ok(());
         }
         let account = users::lookup(tree, SECRET_USER).ok_or_else(|| {
@@ -56,6 +59,11 @@ impl Service {
                 plan.push(row(name, InjectionKind::Git, host, &value));
             }
         }
+        for (var, name) in env_secrets {
+            let (_, value) = self.secret_for_injection(name)?;
+            plan.retain(|e| !(e.kind == InjectionKind::Env && &e.target == var));
+            plan.push(row(name, InjectionKind::Env, var, &value));
+        }
         // The ledger first: whatever happens next, the scrub knows every target.
         for entry in &plan {
             self.store.record_injection(sandbox_id, entry)?;
@@ -80,8 +88,9 @@ impl Service {
         if !git.is_empty() {
             write_git_credentials(tree, &account, &git).map_err(failed)?;
         }
-        tracing::info!(sandbox = sandbox_id, secrets = ?names, targets = plan.len(),
-            "secrets injected");
+        let from_config: Vec<&str> = env_secrets.iter().map(|(_, n)| n.as_str()).collect();
+        tracing::info!(sandbox = sandbox_id, secrets = ?names, config_secrets = ?from_config,
+            targets = plan.len(), "secrets injected");
         Ok(())
     }
 

@@ -25,6 +25,9 @@ use crate::storage::TreeRef;
 /// Seconds between SIGTERM and SIGKILL when a stop names no timeout.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where identity files live, under the state directory.
+const IDENTITY_AREA: &str = "identity";
+
 /// How long to wait for processes to vanish after SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
@@ -69,7 +72,8 @@ impl Service {
         let path = self.storage.path(&TreeRef::sandbox(&row.id));
         let tree = TreeRoot::open(&path)
             .map_err(|e| Error::Storage(format!("open {}: {e}", path.display())))?;
-        identity::write(&tree, &row.name, row.network).map_err(|e| {
+        let identity_dir = self.identity_dir(&row.id);
+        identity::prepare(&identity_dir, &tree, &row.name, row.network).map_err(|e| {
             Error::Internal(format!(
                 "writing the identity of sandbox '{}': {e}",
                 row.name
@@ -85,6 +89,7 @@ impl Service {
             root: path,
             hostname: row.name.clone(),
             network: row.network,
+            identity: Some(identity_dir),
             cgroup_procs: cgroup.procs_files(),
             exe: PathBuf::from("/proc/self/exe"),
         };
@@ -99,6 +104,30 @@ impl Service {
             start_time: started.start_time,
             boot_id: boot_id(),
         })
+    }
+
+    /// Where sandbox `id`'s identity files live between boots.
+    pub(super) fn identity_dir(&self, id: &str) -> PathBuf {
+        self.info.state_dir.join(IDENTITY_AREA).join(id)
+    }
+
+    /// Removes the identity files of sandboxes that no longer exist.
+    pub(super) fn sweep_identities(&self) -> Result<usize> {
+        let area = self.info.state_dir.join(IDENTITY_AREA);
+        let entries = match std::fs::read_dir(&area) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::Internal(format!("reading {}: {e}", area.display()))),
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if self.store.find_sandbox(&id)?.is_none() {
+                let _ = std::fs::remove_dir_all(entry.path());
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Stops a running sandbox: SIGTERM, then SIGKILL after `timeout`.

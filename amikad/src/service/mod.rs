@@ -3,16 +3,20 @@
 //! Each function is synchronous (it does file-system, ioctl and SQLite work) and is run on a
 //! blocking thread by the API layer. Tests and start-up reconciliation call them directly.
 
+mod base;
 mod events;
 mod exec;
 mod images;
 mod inject;
 mod lifecycle;
 mod reconcile;
+mod repos;
 mod sandboxes;
 mod secrets;
+mod setup;
 mod snapshots;
 mod status;
+mod workspace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +33,8 @@ pub use events::EVENT_BUFFER;
 pub use exec::ExecPlan;
 pub use images::{DEFAULT_PRESET, PRESETS};
 pub use lifecycle::DEFAULT_STOP_TIMEOUT;
+pub use setup::SETUP_LOG;
+pub use workspace::{CreateUpload, WorkDir};
 
 /// Facts about how this daemon was started, for status output.
 #[derive(Debug, Clone)]

@@ -52,6 +52,12 @@ impl Service {
         done.orphans = self.remove_orphans()?;
         done.missing = self.mark_missing()?;
         (done.adopted, done.lost) = self.adopt_running()?;
+        self.settle_interrupted_setups()?;
+        self.sweep_identities()?;
+        // Checkouts and uploads of creates that a crash cut short; no create runs yet.
+        super::workspace::WorkDir::sweep(&self.info.state_dir).map_err(|e| {
+            crate::error::Error::Internal(format!("removing stale work directories: {e}"))
+        })?;
         Ok(done)
     }
 

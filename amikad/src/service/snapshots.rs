@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use amika_api::{
-    Base, CreateSnapshot, SandboxState, ScrubPreview, Snapshot, SnapshotMode, SnapshotSource,
-    SnapshotState as State,
+    Base, CreateSnapshot, SandboxState, ScrubPreview, SetupState, Snapshot, SnapshotMode,
+    SnapshotSource, SnapshotState as State,
 };
 
 use super::Service;
@@ -40,6 +40,7 @@ impl From<SnapshotRow> for Snapshot {
                 kind: row.base_kind,
                 id: row.base_id,
                 name: row.base_name,
+                chosen_by: None,
             },
             preset: row.preset,
             mode: row.mode,
@@ -59,7 +60,11 @@ impl Service {
         sandbox: Option<&str>,
         repository: Option<&str>,
     ) -> Result<Vec<Snapshot>> {
-        let rows = self.store.list_snapshots(sandbox, repository)?;
+        let repository = match repository {
+            Some(reference) => Some(self.find_repository(reference)?.id),
+            None => None,
+        };
+        let rows = self.store.list_snapshots(sandbox, repository.as_deref())?;
         Ok(rows.into_iter().map(Snapshot::from).collect())
     }
 
@@ -105,13 +110,19 @@ impl Service {
                 source.state.as_str()
             )));
         }
+        if source.setup == SetupState::SetupRunning {
+            return Err(Error::Conflict(format!(
+                "sandbox '{name}' is still running its setup script, and a snapshot of it                  would catch it half done; wait with `amika-ctl sandbox logs {name} --follow`,                  then take the snapshot",
+                name = source.name
+            )));
+        }
         let row = SnapshotRow {
             id: names::new_id(),
             name: request.name.clone(),
             description: request.description.clone(),
             source_id: source.id.clone(),
             source_name: source.name.clone(),
-            repository: None,
+            repository: source.repository.as_ref().map(|r| r.repository_id.clone()),
             base_kind: source.base_kind,
             base_id: source.base_id.clone(),
             base_name: source.base_name.clone(),

@@ -95,6 +95,26 @@ const MIGRATIONS: &[&str] = &[
     // 4: the filesystem generation at which each sandbox's tree was made, so a scrub can ask
     // the filesystem what changed since instead of reading the whole tree.
     "ALTER TABLE sandboxes ADD COLUMN created_generation INTEGER;",
+    // 5: repositories, the rule that chose each sandbox's base, its checkout, the variables
+    // its sessions get, and the outcome of its setup script.
+    "CREATE TABLE repositories (
+        id                      TEXT PRIMARY KEY,
+        key                     TEXT NOT NULL UNIQUE,
+        name                    TEXT NOT NULL,
+        url                     TEXT,
+        default_snapshot_id     TEXT,
+        default_snapshot_name   TEXT,
+        config_snapshot         TEXT,
+        created_at              INTEGER NOT NULL,
+        updated_at              INTEGER NOT NULL
+    );
+    ALTER TABLE sandboxes ADD COLUMN chosen_by TEXT;
+    ALTER TABLE sandboxes ADD COLUMN repository_id TEXT REFERENCES repositories (id);
+    ALTER TABLE sandboxes ADD COLUMN repository_path TEXT;
+    ALTER TABLE sandboxes ADD COLUMN repository_branch TEXT;
+    ALTER TABLE sandboxes ADD COLUMN session_env TEXT;
+    ALTER TABLE sandboxes ADD COLUMN setup_error TEXT;
+    ALTER TABLE sandboxes ADD COLUMN setup_exit_code INTEGER;",
 ];
 
 /// Runs every migration newer than the database's `user_version`.

@@ -8,6 +8,7 @@ mod images;
 mod ledger;
 mod migrations;
 mod operations;
+mod repositories;
 mod sandboxes;
 mod secrets;
 mod snapshots;
@@ -24,7 +25,8 @@ use rusqlite::Connection;
 pub use images::ImageRow;
 pub use ledger::{InjectionKind, InjectionRow};
 pub use operations::OperationKind;
-pub use sandboxes::{InitRecord, NewSandbox, SandboxRow};
+pub use repositories::RepositoryRow;
+pub use sandboxes::{InitRecord, NewSandbox, SandboxCheckout, SandboxRow};
 pub use secrets::SecretRow;
 pub use snapshots::SnapshotRow;
 

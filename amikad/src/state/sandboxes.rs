@@ -1,6 +1,6 @@
 //! Sandbox rows.
 
-use amika_api::{BaseKind, Limits, NetworkMode, SandboxState, SetupState};
+use amika_api::{BaseKind, ChosenBy, Limits, NetworkMode, SandboxState, SetupState};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{now, OperationKind, Store};
@@ -46,6 +46,17 @@ pub struct SandboxRow {
     pub preset: Option<String>,
     /// The filesystem generation when its tree was made, for change tracking.
     pub created_generation: Option<u64>,
+    /// The rule that chose its base; `None` for sandboxes older than the rule.
+    pub chosen_by: Option<ChosenBy>,
+    /// Its repository's checkout, if it has one.
+    pub repository: Option<SandboxCheckout>,
+    /// Variables every session gets besides the injected secrets: `AMIKA_AGENT_CWD` and the
+    /// plain `[env]` values of the repository's configuration.
+    pub session_env: Vec<(String, String)>,
+    /// Why setup is `git-failed` or `setup-failed`.
+    pub setup_error: Option<String>,
+    /// The setup script's exit code.
+    pub setup_exit_code: Option<i32>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
     /// Last state change (Unix seconds).
@@ -67,11 +78,45 @@ pub struct NewSandbox<'a> {
     pub limits: Limits,
     /// The preset at the root of the base chain.
     pub preset: Option<String>,
+    /// The rule that chose the base.
+    pub chosen_by: ChosenBy,
+    /// The repository checkout it gets.
+    pub repository: Option<SandboxCheckout>,
+    /// See [`SandboxRow::session_env`].
+    pub session_env: Vec<(String, String)>,
+    /// The setup track it starts on: `none`, or `git-failed` with `setup_error`.
+    pub setup: SetupState,
+    /// Why, for `git-failed`.
+    pub setup_error: Option<String>,
+}
+
+/// A sandbox's repository checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxCheckout {
+    /// The repository's id.
+    pub repository_id: String,
+    /// The checkout's path inside the sandbox.
+    pub path: String,
+    /// The branch checked out.
+    pub branch: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, state, setup_state, base_kind, base_id, base_name, error, \
     created_at, updated_at, network, memory_bytes, cpus, pids_limit, init_pid, init_start_time, \
-    init_boot_id, preset, created_generation";
+    init_boot_id, preset, created_generation, chosen_by, repository_id, repository_path, \
+    repository_branch, session_env, setup_error, setup_exit_code";
+
+fn parse_chosen_by(text: Option<String>) -> Option<ChosenBy> {
+    let text = text?;
+    [
+        ChosenBy::Flag,
+        ChosenBy::RepoDefault,
+        ChosenBy::Config,
+        ChosenBy::Preset,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == text)
+}
 
 fn parse_state(text: &str) -> SandboxState {
     [
@@ -146,6 +191,24 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SandboxRow> {
         init,
         preset: r.get(17)?,
         created_generation: r.get::<_, Option<i64>>(18)?.map(|g| g as u64),
+        chosen_by: parse_chosen_by(r.get(19)?),
+        repository: match (
+            r.get::<_, Option<String>>(20)?,
+            r.get::<_, Option<String>>(21)?,
+        ) {
+            (Some(repository_id), Some(path)) => Some(SandboxCheckout {
+                repository_id,
+                path,
+                branch: r.get(22)?,
+            }),
+            _ => None,
+        },
+        session_env: r
+            .get::<_, Option<String>>(23)?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+        setup_error: r.get(24)?,
+        setup_exit_code: r.get(25)?,
     })
 }
 
@@ -164,8 +227,10 @@ impl Store {
         tx.execute(
             "INSERT INTO sandboxes
                  (id, name, state, base_kind, base_id, base_name, created_at, updated_at,
-                  network, memory_bytes, cpus, pids_limit, preset)
-             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+                  network, memory_bytes, cpus, pids_limit, preset, chosen_by, repository_id,
+                  repository_path, repository_branch, session_env, setup_state, setup_error)
+             VALUES (?1, ?2, 'creating', ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                     ?14, ?15, ?16, ?17, ?18)",
             params![
                 id,
                 name,
@@ -178,6 +243,13 @@ impl Store {
                 new.limits.cpus,
                 new.limits.pids.map(|v| v as i64),
                 new.preset,
+                new.chosen_by.as_str(),
+                new.repository.as_ref().map(|r| &r.repository_id),
+                new.repository.as_ref().map(|r| &r.path),
+                new.repository.as_ref().and_then(|r| r.branch.as_ref()),
+                serde_json::to_string(&new.session_env).unwrap_or_else(|_| "[]".into()),
+                new.setup.as_str(),
+                new.setup_error,
             ],
         )?;
         tx.execute(
@@ -251,6 +323,33 @@ impl Store {
                 params![id, generation as i64],
             )
             .map(drop)
+    }
+
+    /// Moves a sandbox's setup track, with the reason and exit code of a finished script.
+    pub fn set_setup(
+        &self,
+        id: &str,
+        setup: SetupState,
+        error: Option<&str>,
+        exit_code: Option<i32>,
+    ) -> rusqlite::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE sandboxes SET setup_state = ?2, setup_error = ?3, setup_exit_code = ?4,
+                     updated_at = ?5 WHERE id = ?1",
+                params![id, setup.as_str(), error, exit_code, now()],
+            )
+            .map(drop)
+    }
+
+    /// Sandboxes whose setup script was running, for start-up reconciliation.
+    pub fn sandboxes_in_setup(&self) -> rusqlite::Result<Vec<SandboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM sandboxes WHERE setup_state = 'setup-running'"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        rows.collect()
     }
 
     /// Deletes a sandbox row together with a journal entry, if given, in one transaction.

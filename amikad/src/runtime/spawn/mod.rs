@@ -59,6 +59,8 @@ pub struct InitSpec {
     pub hostname: String,
     /// Whether the sandbox shares the host's network or has only loopback.
     pub network: NetworkMode,
+    /// A host directory of identity files for init to bind over the tree's `/etc`.
+    pub identity: Option<PathBuf>,
     /// `cgroup.procs` files of the sandbox's cgroups (one per v1 hierarchy, or one for v2).
     /// The child joins each before it makes its cgroup namespace.
     pub cgroup_procs: Vec<PathBuf>,

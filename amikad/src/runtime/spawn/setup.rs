@@ -73,7 +73,13 @@ impl ChildPlan {
         ready_fd: RawFd,
         null_fd: RawFd,
     ) -> Result<ChildPlan, SpawnError> {
-        let line = init::command_line(&spec.root, &spec.hostname, spec.network, ready_fd);
+        let line = init::command_line(
+            &spec.root,
+            &spec.hostname,
+            spec.network,
+            spec.identity.as_deref(),
+            ready_fd,
+        );
         let argv = line
             .iter()
             .map(|arg| c_string("init argument", arg))

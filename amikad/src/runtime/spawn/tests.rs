@@ -25,6 +25,7 @@ fn spec(root: &Path, network: NetworkMode) -> InitSpec {
         root: root.to_path_buf(),
         hostname: "teal-lisbon".into(),
         network,
+        identity: None,
         cgroup_procs: Vec::new(),
     }
 }
