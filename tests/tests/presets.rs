@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use amika_tests::Daemon;
+use amika_tests::{storage_tests, Backend, Daemon};
+
+storage_tests!(a_build_interrupted_by_a_crash_leaves_nothing);
 
 #[test]
 fn the_debian_and_coder_presets_build_once_and_work() {
@@ -67,9 +69,11 @@ fn the_debian_and_coder_presets_build_once_and_work() {
     );
 }
 
-#[test]
-fn a_build_interrupted_by_a_crash_leaves_nothing() {
-    let mut daemon = Daemon::start_with(&[], "8G");
+fn a_build_interrupted_by_a_crash_leaves_nothing(backend: Backend) {
+    let mut daemon = match backend {
+        Backend::Btrfs => Daemon::start_with(&[], "8G"),
+        Backend::Zfs => Daemon::start_on(backend),
+    };
     let mut create = std::process::Command::new(amika_tests::bin_dir().join("amika-ctl"))
         .arg("--socket")
         .arg(daemon.socket())
@@ -104,6 +108,7 @@ fn a_build_interrupted_by_a_crash_leaves_nothing() {
         daemon.trees("images").is_empty(),
         "no half-built tree is left"
     );
+    assert_eq!(daemon.hidden_trees(), Vec::<String>::new());
     daemon.ctl_fails(&["sandbox", "show", "cut"], 1);
 }
 

@@ -6,8 +6,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use amika_tests::Daemon;
+use amika_tests::{storage_tests, Backend, Daemon};
 use serde_json::Value;
+
+storage_tests!(
+    the_seed_page_flow_with_a_repository_and_its_default_snapshot,
+    a_url_is_cloned_by_the_daemon_and_setup_cannot_be_snapshotted_mid_run,
+);
 
 /// A setup script that appends a line to a marker file, so a test can count its runs.
 const MARKER_SCRIPT: &str = "#!/bin/sh\n\
@@ -96,9 +101,8 @@ fn marker_runs(daemon: &Daemon, sandbox: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
-#[test]
-fn the_seed_page_flow_with_a_repository_and_its_default_snapshot() {
-    let daemon = Daemon::start();
+fn the_seed_page_flow_with_a_repository_and_its_default_snapshot(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let work = tempfile::tempdir_in("/var/tmp").unwrap();
     let config = "[lifecycle]\nsetup_script = \".amika/setup.sh\"\n";
     let repo = make_repo(work.path(), "webapp", Some(config), Some(MARKER_SCRIPT));
@@ -525,9 +529,8 @@ impl Drop for GitServer {
     }
 }
 
-#[test]
-fn a_url_is_cloned_by_the_daemon_and_setup_cannot_be_snapshotted_mid_run() {
-    let daemon = Daemon::start();
+fn a_url_is_cloned_by_the_daemon_and_setup_cannot_be_snapshotted_mid_run(backend: Backend) {
+    let daemon = Daemon::start_on(backend);
     let work = tempfile::tempdir_in("/var/tmp").unwrap();
     let slow = "#!/bin/sh\necho started\nsleep 60\n";
     let config = "[lifecycle]\nsetup_script = \".amika/setup.sh\"\n";
