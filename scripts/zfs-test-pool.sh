@@ -29,7 +29,12 @@ if ! zpool list >/dev/null 2>&1; then
         exit 1
     fi
     echo "starting zfs-fuse"
-    zfs-fuse -p /run/zfs-fuse.pid
+    # A pid file left by a zfs-fuse that was killed stops a new one from starting.
+    if [ -f /run/zfs-fuse.pid ] && ! kill -0 "$(cat /run/zfs-fuse.pid)" 2>/dev/null; then
+        rm -f /run/zfs-fuse.pid
+    fi
+    # Without the lock's descriptor: the daemon would hold the lock for as long as it runs.
+    zfs-fuse -p /run/zfs-fuse.pid 9>&-
     tries=0
     until zpool list >/dev/null 2>&1; do
         tries=$((tries + 1))

@@ -3,6 +3,7 @@
 //! repositories made by each test.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -483,7 +484,9 @@ fn setup_failures_config_errors_and_warnings() {
     );
 }
 
-/// A `git daemon` serving `base` on a free local port, ended on drop.
+/// A `git daemon` serving `base` on a free local port, ended on drop. `git daemon` runs
+/// `git-daemon` as a child, so both are put in a process group of their own and the group is
+/// killed: killing `git` alone would leave the server running.
 struct GitServer {
     child: Child,
     port: u16,
@@ -508,6 +511,7 @@ impl GitServer {
             .arg(base)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start git daemon");
         for _ in 0..100 {
@@ -516,16 +520,21 @@ impl GitServer {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_group(&mut child);
         panic!("git daemon did not listen on port {port}");
     }
 }
 
+/// Kills `child` and every process of its group, and reaps `child`.
+fn kill_group(child: &mut Child) {
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+}
+
 impl Drop for GitServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
