@@ -13,7 +13,10 @@
 //! - density: time and memory per sandbox with 200 running, and the daemon's own memory;
 //! - `sandbox list` with 1,000 sandboxes present, beside the same list with none;
 //! - 50 creates sent at once, beside 50 sent one after another;
-//! - `systemd-nspawn` and LXC on the same tree, where installed.
+//! - `systemd-nspawn` and LXC on the same tree, where installed;
+//! - on ZFS, a second daemon on a dataset of the ZFS test pool: create from the 10 MiB
+//!   snapshot plus the first exec beside `zfs clone` plus `unshare`, and the `full` capture
+//!   beside a plain `zfs snapshot`, each also compared with the btrfs figure of this run.
 //!
 //! Prints a table; `--json PATH` also writes the figures as JSON.
 
@@ -26,7 +29,7 @@ mod trees;
 
 use std::time::Duration;
 
-use amika_tests::Daemon;
+use amika_tests::{Backend, Daemon};
 use serde_json::{json, Map, Value};
 
 use figure::{ms, ratio, Fact, Figure};
@@ -41,6 +44,14 @@ struct Report {
 }
 
 impl Report {
+    /// The figure named `name`, measured earlier in this run.
+    fn figure(&self, name: &str) -> &Figure {
+        self.figures
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no figure named {name:?}"))
+    }
+
     /// Records the ratio of two figures' medians.
     fn ratio(&mut self, key: &str, a: &Figure, b: &Figure) {
         self.ratios.push((key.to_owned(), ratio(a, b)));
@@ -226,6 +237,73 @@ fn capture_figures(daemon: &Daemon, report: &mut Report) {
     daemon.ctl_ok(&["sandbox", "delete", "--force", &source]);
 }
 
+/// The create-and-first-exec figures from a 10 MiB snapshot and the `full` capture, on a
+/// daemon of its own on ZFS, each beside its ZFS floor and beside the btrfs figure of this
+/// run. Skipped, with a note, when the ZFS test pool is not there.
+fn zfs_figures(report: &mut Report) {
+    let pool = amika_tests::zfs::pool();
+    let available = std::process::Command::new("zpool")
+        .args(["list", "-H", "-o", "name", &pool])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        report.notes.push(format!(
+            "ZFS rows skipped: ZFS pool {pool} is not imported (scripts/zfs-test-pool.sh makes it)"
+        ));
+        return;
+    }
+    let daemon = Daemon::start_on_with_env(Backend::Zfs, &[("AMIKA_LOG", "info")]);
+    daemon.ctl_ok(&[
+        "sandbox", "create", "--name", "warm-up", "--preset", "minimal",
+    ]);
+    daemon.ctl_ok(&["sandbox", "delete", "--force", "warm-up"]);
+
+    eprintln!("preparing snapshot zsnap-10m on ZFS...");
+    let base = boot::make_base(&daemon, "zsnap-10m", 10 << 20, Duration::from_secs(60));
+    settle();
+    let mut boots = boot::time_snapshot_boot(&daemon, &base);
+    boot::drop_source(&daemon, &base);
+
+    let source = capture::capture_source(&daemon);
+    let tree = trees::tree_of(
+        &daemon,
+        "sandboxes",
+        &daemon.ctl_json(&["sandbox", "show", &source]),
+    );
+    let floor = trees::time_raw_snapshots(&daemon, &tree, true, "floor: zfs snapshot (same tree)");
+    let earlier = capture::logged_freezes(&daemon).len();
+    let capture = capture::time_captures(&daemon, &source);
+    let freezes = capture::freeze_windows(&daemon, earlier);
+    daemon.ctl_ok(&["sandbox", "delete", "--force", &source]);
+
+    for f in boots.iter_mut() {
+        f.name = format!("zfs: {}", f.name);
+    }
+    report.ratio("zfs_snapshot_boot_ctl_over_floor", &boots[3], &boots[0]);
+    report.ratio(
+        "zfs_snapshot_boot_api_exec_over_floor",
+        &boots[2],
+        &boots[0],
+    );
+    let btrfs_boot = report.figure("ctl create --snapshot + exec true (10 MiB)");
+    let zfs_over_btrfs = ratio(&boots[3], btrfs_boot);
+    report
+        .ratios
+        .push(("zfs_over_btrfs_snapshot_boot_ctl".into(), zfs_over_btrfs));
+    let mut captures = [floor, capture, freezes];
+    for f in captures.iter_mut() {
+        f.name = format!("zfs: {}", f.name);
+    }
+    report.ratio("zfs_capture_full_over_floor", &captures[1], &captures[0]);
+    let btrfs_capture = report.figure("snapshot create --mode full (running sandbox)");
+    let zfs_over_btrfs = ratio(&captures[1], btrfs_capture);
+    report
+        .ratios
+        .push(("zfs_over_btrfs_capture_full".into(), zfs_over_btrfs));
+    report.figures.extend(boots);
+    report.figures.extend(captures);
+}
+
 /// Density, the list with 1,000 sandboxes, and concurrent creates.
 fn scale_figures(daemon: &Daemon, report: &mut Report) {
     let empty = scale::time_list(daemon, "ctl -o json sandbox list (0 sandboxes)");
@@ -270,6 +348,7 @@ fn main() {
     image_figures(&daemon, &mut report);
     snapshot_figures(&daemon, &mut report);
     capture_figures(&daemon, &mut report);
+    zfs_figures(&mut report);
     scale_figures(&daemon, &mut report);
     report.print();
 

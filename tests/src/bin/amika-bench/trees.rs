@@ -1,10 +1,11 @@
-//! Test data trees and the raw floors: plain `btrfs` and `unshare` with no daemon between.
+//! Test data trees and the raw floors: plain `btrfs` or `zfs` and `unshare`, with no daemon
+//! between.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use amika_tests::Daemon;
+use amika_tests::{Backend, Daemon};
 
 use crate::figure::{Figure, RUNS};
 
@@ -71,56 +72,120 @@ fn subvolume(args: &[&str], paths: &[&Path]) -> bool {
         .success()
 }
 
-/// A scratch path in the pool's staging area.
-fn scratch(daemon: &Daemon, name: &str) -> std::path::PathBuf {
-    daemon.pool().join("staging").join(name)
+/// Runs `zfs ARGS`; returns whether it succeeded.
+fn zfs(args: &[&str]) -> bool {
+    Command::new("zfs")
+        .args(args)
+        .status()
+        .expect("run zfs")
+        .success()
 }
 
-/// Times `btrfs subvolume snapshot` (`-r` when `readonly`) of `tree`, `RUNS` times.
+/// The dataset of a tree in a ZFS daemon's pool.
+fn dataset_of(daemon: &Daemon, tree: &Path) -> String {
+    let rel = tree
+        .strip_prefix(daemon.pool())
+        .expect("a tree in the pool");
+    format!(
+        "{}/{}",
+        daemon.dataset().expect("a ZFS daemon"),
+        rel.display()
+    )
+}
+
+/// A copy of a tree made the raw way, with the filesystem's own command and no daemon.
+enum RawCopy {
+    /// A btrfs snapshot subvolume.
+    Subvolume(PathBuf),
+    /// A ZFS clone, writable.
+    Clone(String),
+    /// A ZFS snapshot, read-only.
+    Snapshot(String),
+}
+
+/// Copies `tree` as copy number `n`: a btrfs snapshot (`-r` when `readonly`), or on ZFS a
+/// clone of the tree's `@sealed` snapshot, or when `readonly` a snapshot of the tree. Returns
+/// the copy and where it is mounted (none for a ZFS snapshot), or `None` on failure.
+fn raw_copy(daemon: &Daemon, tree: &Path, n: usize, readonly: bool) -> Option<(RawCopy, PathBuf)> {
+    let target = daemon.pool().join("staging").join(format!("floor-{n}"));
+    match daemon.backend() {
+        Backend::Btrfs => {
+            let flags: &[&str] = match readonly {
+                true => &["snapshot", "-r"],
+                false => &["snapshot"],
+            };
+            subvolume(flags, &[tree, &target]).then(|| (RawCopy::Subvolume(target.clone()), target))
+        }
+        Backend::Zfs if readonly => {
+            let snapshot = format!("{}@floor-{n}", dataset_of(daemon, tree));
+            zfs(&["snapshot", &snapshot]).then(|| (RawCopy::Snapshot(snapshot), PathBuf::new()))
+        }
+        Backend::Zfs => {
+            let origin = format!("{}@sealed", dataset_of(daemon, tree));
+            let clone = dataset_of(daemon, &target);
+            zfs(&["clone", &origin, &clone]).then_some((RawCopy::Clone(clone), target))
+        }
+    }
+}
+
+/// Removes a raw copy. zfs-fuse leaves a dataset mounted when asked to destroy it and may
+/// call it busy for a moment after the unmount, hence the unmount and the retries.
+fn remove(copy: RawCopy) {
+    match copy {
+        RawCopy::Subvolume(path) => {
+            subvolume(&["delete"], &[&path]);
+        }
+        RawCopy::Snapshot(name) => {
+            zfs(&["destroy", &name]);
+        }
+        RawCopy::Clone(name) => {
+            for _ in 0..50 {
+                zfs(&["unmount", &name]);
+                if zfs(&["destroy", &name]) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            panic!("cannot destroy the floor's clone {name}");
+        }
+    }
+}
+
+/// Times the raw copy of `tree` (read-only when `readonly`), `RUNS` times.
 pub fn time_raw_snapshots(daemon: &Daemon, tree: &Path, readonly: bool, name: &str) -> Figure {
-    let flags: &[&str] = if readonly {
-        &["snapshot", "-r"]
-    } else {
-        &["snapshot"]
-    };
     let samples = (0..RUNS)
         .map(|i| {
-            let target = scratch(daemon, &format!("floor-{i}"));
             let started = Instant::now();
-            let made = subvolume(flags, &[tree, &target]);
+            let copy = raw_copy(daemon, tree, i, readonly);
             let elapsed = started.elapsed();
-            assert!(
-                made,
-                "btrfs subvolume snapshot of {} failed",
-                tree.display()
-            );
-            subvolume(&["delete"], &[&target]);
+            let (copy, _) = copy.unwrap_or_else(|| panic!("copying {} failed", tree.display()));
+            remove(copy);
             elapsed
         })
         .collect();
     Figure::new(name, samples)
 }
 
-/// Times a snapshot of `tree` plus `unshare ... --root=CLONE /bin/true`, `RUNS` times.
+/// Times a writable raw copy of `tree` plus `unshare ... --root=COPY /bin/true`, `RUNS` times.
 pub fn time_raw_boot(daemon: &Daemon, tree: &Path, name: &str) -> Figure {
     let samples = (0..RUNS)
         .map(|i| {
-            let target = scratch(daemon, &format!("floor-boot-{i}"));
             let started = Instant::now();
-            let snap = subvolume(&["snapshot"], &[tree, &target]);
+            let copy = raw_copy(daemon, tree, i, false);
+            let (copy, root) = copy.unwrap_or_else(|| panic!("copying {} failed", tree.display()));
             let run = Command::new("unshare")
                 .args(["--fork", "--pid", "--mount", "--uts", "--ipc"])
-                .arg(format!("--root={}", target.display()))
+                .arg(format!("--root={}", root.display()))
                 .arg("/bin/true")
                 .status()
                 .expect("run unshare");
             let elapsed = started.elapsed();
             assert!(
-                snap && run.success(),
-                "floor commands failed on {}",
+                run.success(),
+                "unshare failed in a copy of {}",
                 tree.display()
             );
-            subvolume(&["delete"], &[&target]);
+            remove(copy);
             elapsed
         })
         .collect();
