@@ -134,3 +134,46 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn a_crash_between_the_capture_snapshot_and_its_clone_leaves_nothing() {
+    let mut daemon = Daemon::start_on_with_env(
+        Backend::Zfs,
+        &[("AMIKA_FAILPOINTS", "zfs-capture:after-snapshot")],
+    );
+    daemon.ctl_json(&["sandbox", "create", "--name", "held"]);
+    daemon.exec_ok("held", &["sh", "-c", "echo mine > ~/mine"]);
+    let _ = daemon.ctl(&[
+        "snapshot",
+        "create",
+        "--sandbox",
+        "held",
+        "--name",
+        "cut",
+        "--mode",
+        "full",
+        "--no-interactive",
+    ]);
+    assert!(
+        !daemon.wait_for_exit().success(),
+        "the failpoint killed the daemon"
+    );
+
+    daemon.start_again();
+    let snap = daemon.ctl_json(&["snapshot", "show", "cut"]);
+    assert_eq!(snap["state"], "failed", "{snap}");
+    assert!(daemon.trees("staging").is_empty());
+    assert_eq!(
+        daemon.hidden_trees(),
+        Vec::<String>::new(),
+        "the capture snapshot was left"
+    );
+    assert_eq!(
+        daemon.exec_ok("held", &["cat", "/home/amika/mine"]),
+        "mine\n"
+    );
+    // The source can go now: nothing pins it.
+    daemon.ctl_ok(&["sandbox", "delete", "held"]);
+    assert!(daemon.trees("sandboxes").is_empty());
+    assert_eq!(daemon.hidden_trees(), Vec::<String>::new());
+}

@@ -198,7 +198,8 @@ impl Service {
             }
         }
         let frozen_for = freeze_started.elapsed();
-        let path = captured?;
+        captured?;
+        let path = self.storage.open_capture(&source_tree, &staging)?;
         tracing::info!(snapshot = %row.name, froze = cgroup.is_some(),
             frozen_us = frozen_for.as_micros() as u64, "captured");
         failpoint::hit("capture:after-capture");

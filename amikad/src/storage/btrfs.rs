@@ -81,10 +81,14 @@ impl Storage for BtrfsStorage {
         libbtrfsutil::sync(self.path(tree)).map_err(|e| StorageError::new("sync", tree, e))
     }
 
-    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf> {
+    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<()> {
         // A writable snapshot of a live subvolume is atomic and constant-time, exactly as a
-        // clone of a sealed one.
-        self.clone_from(source, tree)
+        // clone of a sealed one, and is the writable tree already.
+        self.clone_from(source, tree).map(drop)
+    }
+
+    fn open_capture(&self, _source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf> {
+        Ok(self.path(tree))
     }
 
     fn rename(&self, from: &TreeRef, to: &TreeRef) -> StorageResult<PathBuf> {

@@ -149,8 +149,13 @@ pub trait Storage: Send + Sync {
     fn clone_from(&self, origin: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf>;
     /// Writes `tree`'s unsynced data to disk, so that a capture that follows is quick.
     fn flush(&self, tree: &TreeRef) -> StorageResult<()>;
-    /// Makes `tree` as a writable point-in-time copy of the live tree `source`, atomically.
-    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf>;
+    /// Takes the atomic point-in-time copy of the live tree `source` that becomes `tree`.
+    /// The caller freezes the source's processes for exactly this call, so it does nothing
+    /// that can wait until [`Storage::open_capture`].
+    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<()>;
+    /// Makes the copy that [`Storage::capture`] took into the writable tree `tree` and
+    /// returns its path. When this fails, nothing of the capture is left.
+    fn open_capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf>;
     /// Moves a tree to another place in the pool (a finished capture into the snapshots).
     fn rename(&self, from: &TreeRef, to: &TreeRef) -> StorageResult<PathBuf>;
     /// The filesystem's change counter for `tree` now, when the backend has one.

@@ -3,16 +3,19 @@
 //!
 //! Sealing takes a `@sealed` snapshot and sets `readonly=on`; a sandbox is a clone of an
 //! image's or a snapshot's `@sealed`. A capture snapshots the live sandbox (`@capture-ID`,
-//! atomic and constant-time) and clones that into `staging/`, where the scrub works; the
-//! finished staging dataset is renamed into `snapshots/` and sealed in turn. Clones depend on
-//! their origin, so a tree that something was cloned from is only marked deleted until the
-//! last clone goes ([`collect`] explains why this rather than `zfs promote`); the source of a
-//! `scrub_and_delete` capture is kept that way while its snapshot exists.
+//! atomic and constant-time, the only step its frozen processes wait for) and then clones
+//! that into `staging/`, where the scrub works; the finished staging dataset is renamed into
+//! `snapshots/` and sealed in turn. Clones depend on their origin, so a tree that something
+//! was cloned from is only marked deleted until the last clone goes ([`collect`] explains
+//! why this rather than `zfs promote`); the source of a `scrub_and_delete` capture is kept
+//! that way while its snapshot exists.
 //!
 //! Every live tree inherits its mount point (see [`layout`]), so each is mounted at
 //! `ROOT/AREA/ID`, where the runtime and the scrub expect it. One lock serialises the steps
-//! that add or remove dependencies (capture and delete), so that a delete never destroys a
-//! snapshot a capture is about to clone.
+//! that add or remove dependencies (the two of a capture, and delete), so that a delete never
+//! looks at the datasets halfway through one of them. A sandbox deleted with `--force` between
+//! its capture's snapshot and clone takes the capture snapshot with it, and that capture
+//! fails.
 
 pub mod cli;
 pub mod collect;
@@ -272,27 +275,43 @@ impl Storage for ZfsStorage {
         nix::unistd::syncfs(dir.as_raw_fd()).map_err(|e| StorageError::new("sync", tree, e))
     }
 
-    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf> {
+    fn capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<()> {
         check(source)?;
         check(tree)?;
         let _graph = self.graph.lock().unwrap_or_else(|p| p.into_inner());
         let snapshot = self.layout.capture(source, tree);
-        tracing::debug!(%source, %tree, %snapshot, "zfs snapshot and clone");
+        tracing::debug!(%source, %tree, %snapshot, "zfs snapshot");
         self.cli
             .zfs(&["snapshot", &snapshot])
-            .map_err(|e| self.fail(&format!("capture {source} as"), tree, e))?;
+            .map(drop)
+            .map_err(|e| self.fail(&format!("capture {source} as"), tree, e))
+    }
+
+    fn open_capture(&self, source: &TreeRef, tree: &TreeRef) -> StorageResult<PathBuf> {
+        check(source)?;
+        check(tree)?;
+        let _graph = self.graph.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = self.layout.capture(source, tree);
         failpoint::hit("zfs-capture:after-snapshot");
-        if let Err(e) = self.cli.zfs(&["clone", &snapshot, &self.layout.name(tree)]) {
-            let mut err = self.fail(&format!("capture {source} as"), tree, e);
-            if let Err(undo) = collect::destroy_snapshot(&self.cli, &snapshot) {
+        tracing::debug!(%source, %tree, %snapshot, "zfs clone");
+        let cloned = self
+            .cli
+            .zfs(&["clone", &snapshot, &self.layout.name(tree)])
+            .map_err(|e| self.fail(&format!("capture {source} as"), tree, e))
+            .and_then(|_| self.ensure_mounted(tree));
+        if let Err(mut err) = cloned {
+            // The snapshot alone would pin the source; the next start removes it if this
+            // fails too.
+            if let Err(undo) = collect::destroy(&self.cli, &self.layout.name(tree))
+                .and_then(|()| collect::destroy_snapshot(&self.cli, &snapshot))
+            {
                 err.message += &format!(
-                    "; removing {snapshot} failed too ({undo}); the next \
-                    start removes it"
+                    "; removing {snapshot} failed too ({undo}); the next start removes it"
                 );
             }
             return Err(err);
         }
-        self.ensure_mounted(tree)
+        Ok(self.layout.path(tree))
     }
 
     fn rename(&self, from: &TreeRef, to: &TreeRef) -> StorageResult<PathBuf> {
