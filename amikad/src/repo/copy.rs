@@ -44,7 +44,15 @@ pub fn copy_into(checkout: &Path, tree: &TreeRoot, name: &str, owner: Owner) -> 
     let source = checkout.to_owned();
     let prefix = dest.clone();
     let producer = std::thread::spawn(move || write_tar(&source, &prefix, owner, writer));
-    let unpacked = crate::unpack::unpack(io::BufReader::new(reader), tree);
+    let mut reader = io::BufReader::new(reader);
+    let unpacked = crate::unpack::unpack(&mut reader, tree);
+    if unpacked.is_ok() {
+        // The unpacker stops at the archive's end marker, which may leave the rest of the
+        // producer's zero padding unread; without this read the producer would fail to
+        // write it with a broken pipe.
+        io::copy(&mut reader, &mut io::sink())?;
+    }
+    drop(reader);
     let produced = producer
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("the copy thread panicked")));
