@@ -102,7 +102,9 @@ clean:
 
 # Benchmarks against a real daemon on a fresh pool; prints figures beside their baselines.
 # The ZFS rows need the test pool; without ZFS the bench says so and skips them.
+# BENCH_FLAGS=--favordynmods adds rows with the kernel's favordynmods cgroup option turned on,
+# which the host then keeps until it reboots.
 bench: deps
 	./scripts/zfs-test-pool.sh || echo "no ZFS test pool: the bench skips its ZFS rows"
 	cargo build --release --workspace --bins
-	target/release/amika-bench --json target/bench.json
+	target/release/amika-bench --json target/bench.json $(BENCH_FLAGS)

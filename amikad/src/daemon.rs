@@ -102,6 +102,10 @@ async fn start(config: &Config, launch: &mut Launch) -> Result<Started> {
     create_private_dir(state_dir)?;
     let lock = lock::acquire(state_dir)?;
 
+    if config.cgroup_favordynmods {
+        favor_dynmods();
+    }
+
     launch.status("opening the pool");
     let (storage, pool_origin) = open_storage(config)?;
     tracing::info!(backend = storage.backend(), pool = %storage.location(), "pool ready");
@@ -163,6 +167,22 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating the state directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("setting mode 0700 on {}", dir.display()))
+}
+
+/// Turns on the kernel's `favordynmods` cgroup option, as configured. A kernel without it
+/// only makes cgroup moves slower, so a failure is logged, not fatal.
+fn favor_dynmods() {
+    use crate::runtime::cgroup::dynmods::{self, Outcome};
+    match dynmods::favor_dynmods() {
+        Ok(Outcome::Enabled(mount)) => {
+            tracing::info!(mount = %mount.display(), "cgroup favordynmods turned on")
+        }
+        Ok(Outcome::AlreadyOn(mount)) => {
+            tracing::info!(mount = %mount.display(), "cgroup favordynmods already on")
+        }
+        Err(e) => tracing::warn!(error = %e, "cgroup favordynmods not turned on; every \
+            sandbox start and exec waits for the kernel's cgroup lock"),
+    }
 }
 
 fn open_storage(config: &Config) -> Result<(Box<dyn Storage>, &'static str)> {

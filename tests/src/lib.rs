@@ -145,7 +145,9 @@ impl Daemon {
         daemon
     }
 
-    fn start_full(
+    /// Starts a daemon on `backend` with extra environment variables, extra flags and, on
+    /// btrfs, a pool of `pool_size`.
+    pub fn start_full(
         backend: Backend,
         env: &[(&str, &str)],
         args: &[&str],

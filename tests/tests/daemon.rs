@@ -102,3 +102,31 @@ fn an_unreachable_daemon_is_exit_code_3() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("none.sock"), "{stderr}");
 }
+
+/// This turns the option on for the whole host, until the next boot: it only makes cgroup
+/// moves cheaper for every later test, and the bench measures it on purpose.
+#[test]
+fn cgroup_favordynmods_puts_the_option_on_a_cgroup_mount() {
+    let daemon = Daemon::start_with_args(&["--cgroup-favordynmods"]);
+    let log = daemon.log();
+    assert!(
+        log.contains("cgroup favordynmods turned on")
+            || log.contains("cgroup favordynmods already on"),
+        "{log}"
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let carried = mountinfo.lines().any(|line| {
+        let (_, fs) = line.split_once(" - ").unwrap_or_default();
+        let mut fields = fs.split(' ');
+        let fstype = fields.next().unwrap_or_default();
+        let options = fields.nth(1).unwrap_or_default();
+        fstype.starts_with("cgroup") && options.split(',').any(|o| o == "favordynmods")
+    });
+    assert!(
+        carried,
+        "no cgroup mount carries favordynmods:\n{mountinfo}"
+    );
+    // Sandboxes still start and run.
+    daemon.ctl_ok(&["sandbox", "create", "--name", "quick"]);
+    assert_eq!(daemon.exec_ok("quick", &["echo", "ok"]), "ok\n");
+}

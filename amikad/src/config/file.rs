@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// `default_preset = "coder"`: the base of sandboxes created without one.
     pub default_preset: Option<String>,
+    /// `cgroup_favordynmods = true`: make cgroup moves cheap, host-wide.
+    pub cgroup_favordynmods: Option<bool>,
     /// The `[default_limits]` table.
     #[serde(default)]
     pub default_limits: FileLimits,

@@ -51,6 +51,7 @@ pub use self::procs::enter;
 use self::tree::Tree;
 use self::v2::enable_controllers;
 
+pub mod dynmods;
 mod error;
 mod files;
 mod freeze;

@@ -82,6 +82,48 @@ pub fn drop_source(daemon: &Daemon, base: &Base) {
     daemon.ctl_ok(&["sandbox", "delete", "--force", &base.sandbox]);
 }
 
+/// The idle floor and the idle create-and-exec of `base`, both after `pause` of quiet.
+pub fn time_idle_pair(daemon: &Daemon, base: &Base, pause: Duration) -> [Figure; 2] {
+    let shown = daemon.ctl_json(&["snapshot", "show", &base.snapshot]);
+    let tree = trees::tree_of(daemon, "snapshots", &shown);
+    let name = format!(
+        "floor: snapshot + unshare /bin/true ({}), after {} ms idle",
+        base.label,
+        pause.as_millis()
+    );
+    let floor = trees::time_raw_boot(daemon, &tree, &name, pause);
+    [floor, time_idle_boot(daemon, base, pause)]
+}
+
+/// Times create through the API plus the first exec through `amika-ctl`, each run after
+/// `pause` with nothing happening, as someone typing commands sees it; the back-to-back runs
+/// of [`time_snapshot_boot`] find some kernel locks still warm from the run before.
+fn time_idle_boot(daemon: &Daemon, base: &Base, pause: Duration) -> Figure {
+    let samples = (0..RUNS)
+        .map(|i| {
+            let name = format!("{}-idle-{i}", base.snapshot);
+            let body = serde_json::json!({"name": name, "snapshot": base.snapshot}).to_string();
+            std::thread::sleep(pause);
+            let started = Instant::now();
+            let (status, reply) = raw_request(&daemon.socket(), "POST", "/v1/sandboxes", &body);
+            assert_eq!(status, 201, "create from {} failed: {reply}", base.snapshot);
+            daemon.exec_ok(&name, &["true"]);
+            let elapsed = started.elapsed();
+            daemon.ctl_ok(&["sandbox", "delete", "--force", &name]);
+            elapsed
+        })
+        .collect();
+    Figure::new(idle_name(&base.label, pause), samples)
+}
+
+/// The name of the [`time_idle_boot`] figure of the base labelled `label`.
+pub fn idle_name(label: &str, pause: Duration) -> String {
+    format!(
+        "API create + ctl exec true ({label}), after {} ms idle",
+        pause.as_millis()
+    )
+}
+
 /// Boot figures for one base: the raw floor, create through the API, create through the API
 /// plus the first exec through `amika-ctl`, and the whole path through `amika-ctl`.
 pub fn time_snapshot_boot(daemon: &Daemon, base: &Base) -> [Figure; 4] {
@@ -92,6 +134,7 @@ pub fn time_snapshot_boot(daemon: &Daemon, base: &Base) -> [Figure; 4] {
         daemon,
         &tree,
         &format!("floor: snapshot + unshare /bin/true ({label})"),
+        Duration::ZERO,
     );
 
     let mut api = Vec::with_capacity(RUNS);

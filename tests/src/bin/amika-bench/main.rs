@@ -16,7 +16,10 @@
 //! - `systemd-nspawn` and LXC on the same tree, where installed;
 //! - on ZFS, a second daemon on a dataset of the ZFS test pool: create from the 10 MiB
 //!   snapshot plus the first exec beside `zfs clone` plus `unshare`, and the `full` capture
-//!   beside a plain `zfs snapshot`, each also compared with the btrfs figure of this run.
+//!   beside a plain `zfs snapshot`, each also compared with the btrfs figure of this run;
+//! - with `--favordynmods`, last: the 10 MiB snapshot boots again on a daemon that turned on
+//!   the kernel's `favordynmods` cgroup option, beside the same figures without it. The host
+//!   keeps the option until it reboots, which is why it is not the default.
 //!
 //! Prints a table; `--json PATH` also writes the figures as JSON.
 
@@ -141,6 +144,7 @@ fn image_figures(daemon: &Daemon, report: &mut Report) {
         daemon,
         &minimal,
         "floor: snapshot + unshare /bin/true (minimal)",
+        Duration::ZERO,
     );
     let boot = boot::time_preset_boot(daemon);
     report.ratio("boot_and_exec_over_floor", &boot, &floor);
@@ -194,6 +198,11 @@ fn snapshot_figures(daemon: &Daemon, report: &mut Report) {
         }
         settle();
         let figures = boot::time_snapshot_boot(daemon, &base);
+        if bytes == 10 << 20 {
+            let [floor, idle] = boot::time_idle_pair(daemon, &base, IDLE_PAUSE);
+            report.ratio("idle_boot_api_exec_over_idle_floor_10mib", &idle, &floor);
+            report.figures.extend([floor, idle]);
+        }
         boot::drop_source(daemon, &base);
         per_base.push(figures);
     }
@@ -329,6 +338,77 @@ fn scale_figures(daemon: &Daemon, report: &mut Report) {
     report.figures.extend([run.sequential, run.concurrent]);
 }
 
+/// The quiet before each run of the idle boot figures: long enough for the kernel's cgroup
+/// lock to go cold, as between two commands typed by a person.
+const IDLE_PAUSE: Duration = Duration::from_millis(300);
+
+/// With `--favordynmods`: the 10 MiB snapshot boots on a daemon of its own that turned the
+/// option on, beside the same figures measured without it earlier in this run.
+fn dynmods_figures(report: &mut Report) {
+    let daemon = Daemon::start_full(
+        Backend::Btrfs,
+        &[("AMIKA_LOG", "info")],
+        &["--cgroup-favordynmods"],
+        "4G",
+    );
+    let log = daemon.log();
+    if !log.contains("favordynmods turned on") && !log.contains("favordynmods already on") {
+        report.notes.push(format!(
+            "favordynmods rows skipped: the daemon could not turn the option on:\n{log}"
+        ));
+        return;
+    }
+    daemon.ctl_ok(&[
+        "sandbox", "create", "--name", "warm-up", "--preset", "minimal",
+    ]);
+    daemon.ctl_ok(&["sandbox", "delete", "--force", "warm-up"]);
+    let base = boot::make_base(&daemon, "dyn-10m", 10 << 20, Duration::from_secs(60));
+    settle();
+    let mut figures: Vec<Figure> = boot::time_snapshot_boot(&daemon, &base).into();
+    figures.extend(boot::time_idle_pair(&daemon, &base, IDLE_PAUSE));
+    for f in figures.iter_mut() {
+        f.name = format!("favordynmods: {}", f.name);
+    }
+    let idle = boot::idle_name("10 MiB", IDLE_PAUSE);
+    let pairs = [
+        (
+            "favordynmods_over_default_ctl_boot_10mib",
+            3,
+            "ctl create --snapshot + exec true (10 MiB)",
+        ),
+        (
+            "favordynmods_over_default_api_exec_10mib",
+            2,
+            "API create + ctl exec true (10 MiB)",
+        ),
+        (
+            "favordynmods_over_default_idle_boot_10mib",
+            5,
+            idle.as_str(),
+        ),
+    ];
+    for (key, index, default) in pairs {
+        let value = ratio(&figures[index], report.figure(default));
+        report.ratios.push((key.to_owned(), value));
+    }
+    report.ratio(
+        "favordynmods_ctl_boot_over_floor_10mib",
+        &figures[3],
+        &figures[0],
+    );
+    report.ratio(
+        "favordynmods_api_exec_over_floor_10mib",
+        &figures[2],
+        &figures[0],
+    );
+    report.ratio(
+        "favordynmods_idle_boot_over_idle_floor_10mib",
+        &figures[5],
+        &figures[4],
+    );
+    report.figures.extend(figures);
+}
+
 /// Writes back dirty data so that the next figures do not pay for the previous set-up.
 fn settle() {
     let _ = std::process::Command::new("sync").status();
@@ -336,6 +416,7 @@ fn settle() {
 
 fn main() {
     let json_out = std::env::args().skip_while(|a| a != "--json").nth(1);
+    let favordynmods = std::env::args().any(|a| a == "--favordynmods");
     let daemon = Daemon::start_with(&[("AMIKA_LOG", "info")], "8G");
 
     // Build the preset before measuring anything that uses it.
@@ -350,6 +431,9 @@ fn main() {
     capture_figures(&daemon, &mut report);
     zfs_figures(&mut report);
     scale_figures(&daemon, &mut report);
+    if favordynmods {
+        dynmods_figures(&mut report);
+    }
     report.print();
 
     if let Some(path) = json_out {

@@ -166,10 +166,12 @@ pub fn time_raw_snapshots(daemon: &Daemon, tree: &Path, readonly: bool, name: &s
     Figure::new(name, samples)
 }
 
-/// Times a writable raw copy of `tree` plus `unshare ... --root=COPY /bin/true`, `RUNS` times.
-pub fn time_raw_boot(daemon: &Daemon, tree: &Path, name: &str) -> Figure {
+/// Times a writable raw copy of `tree` plus `unshare ... --root=COPY /bin/true`, `RUNS` times,
+/// each run after `pause` with nothing happening.
+pub fn time_raw_boot(daemon: &Daemon, tree: &Path, name: &str, pause: Duration) -> Figure {
     let samples = (0..RUNS)
         .map(|i| {
+            std::thread::sleep(pause);
             let started = Instant::now();
             let copy = raw_copy(daemon, tree, i, false);
             let (copy, root) = copy.unwrap_or_else(|| panic!("copying {} failed", tree.display()));
