@@ -463,7 +463,8 @@ fn setup_failures_config_errors_and_warnings() {
     assert_eq!(show["base"]["chosen_by"], "config");
     assert_eq!(daemon.exec_ok("typo", &["sh", "-c", "echo $MODE"]), "dev\n");
 
-    // A clone that fails still gives a sandbox, with the reason on its setup track.
+    // A clone that fails still gives a sandbox, with the reason on its setup track, and the
+    // client exits 1 so that a script does not carry on without the repository.
     let unreachable = "git://127.0.0.1:9/nothing.git";
     let out = daemon.ctl(&[
         "-o",
@@ -475,7 +476,14 @@ fn setup_failures_config_errors_and_warnings() {
         "--git",
         unreachable,
     ]);
-    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["setup"], "git-failed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("noclone") && err.contains("without its repository"),
+        "{err}"
+    );
     let show = daemon.ctl_json(&["sandbox", "show", "noclone"]);
     assert_eq!(show["setup"], "git-failed");
     assert!(

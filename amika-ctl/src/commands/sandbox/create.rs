@@ -64,6 +64,17 @@ pub async fn run(client: &Client, format: OutputFormat, args: CreateArgs) -> Res
     for line in notices(format, &sandbox) {
         eprintln!("{line}");
     }
+    // The sandbox exists and runs, but without the repository it was made for: a script
+    // must not carry on as if it had it.
+    if sandbox.setup == SetupState::GitFailed {
+        let reason = sandbox.setup_error.as_deref().unwrap_or("no reason given");
+        eprintln!(
+            "amika-ctl: sandbox {} was created without its repository: {reason}; fix the \
+             source and create it again, or delete it with `amika-ctl sandbox delete {}`",
+            sandbox.name, sandbox.name
+        );
+        return Ok(1);
+    }
 
     if !connect {
         return Ok(0);
