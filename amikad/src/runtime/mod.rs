@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod clone_into;
 pub mod exec;
 pub mod identity;
 pub mod init;

@@ -130,6 +130,25 @@ impl TestCgroup {
         }
     }
 
+    /// Creates a cgroup on the cgroup2 mount, which a host with cgroup v1 controllers has
+    /// beside them (at `/sys/fs/cgroup/unified`), whose name starts with `amika-<tag>-test-`.
+    pub fn create_v2(tag: &str) -> TestCgroup {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("amika-{tag}-v2-test-{}-{seq}", std::process::id());
+        let base = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .find(|base| Path::new(base).join("cgroup.subtree_control").exists())
+            .expect("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        let path = Path::new(base).join(&name);
+        fs::create_dir(&path).expect("create a test cgroup");
+        TestCgroup {
+            path,
+            name,
+            controllers: "",
+        }
+    }
+
     /// The `cgroup.procs` file that moves a process in.
     pub fn procs(&self) -> PathBuf {
         self.path.join("cgroup.procs")

@@ -84,6 +84,7 @@ impl Service {
             spec: ExecSpec {
                 init_pid: init.pid,
                 cgroup_procs: cgroup.procs_files(),
+                cgroup_dir: cgroup.clone_target(),
                 uid: account.uid,
                 gid: account.gid,
                 groups: account.groups.clone(),

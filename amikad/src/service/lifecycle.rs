@@ -91,6 +91,7 @@ impl Service {
             network: row.network,
             identity: Some(identity_dir),
             cgroup_procs: cgroup.procs_files(),
+            cgroup_dir: cgroup.clone_target(),
             exe: PathBuf::from("/proc/self/exe"),
         };
         let started = spawn::start_init(&spec).map_err(|e| {

@@ -4,8 +4,9 @@
 //! Moving a process into a cgroup by writing `cgroup.procs` takes the kernel's threadgroup
 //! lock for writing. Unless a hierarchy carries `favordynmods`, taking it waits for an RCU
 //! grace period whenever no other move happened just before: 8 to 30 ms on the machine of
-//! `docs/benchmarks.md`, paid by every sandbox start and by every exec, whose helper joins the
-//! sandbox's cgroup. With the option a move costs a fraction of a millisecond. Before Linux
+//! `docs/benchmarks.md`, paid on cgroup v1 by every sandbox start and by every exec, whose
+//! helper joins the sandbox's cgroups (on v2 both start inside the cgroup instead, see
+//! [`clone_into`](crate::runtime::clone_into)). With the option a move costs a fraction of a millisecond. Before Linux
 //! 6.18 the price is a slower fork and exit for every process on the host, which is the
 //! administrator's trade to make, so it is never a default.
 //!

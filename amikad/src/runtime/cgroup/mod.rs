@@ -132,6 +132,16 @@ impl Cgroup {
         self.tree.dirs()
     }
 
+    /// On cgroup v2, the directory to start a process in with
+    /// [`fork_into`](crate::runtime::clone_into::fork_into), so that it never has to be moved
+    /// in; v1 hierarchies cannot be named that way.
+    pub fn clone_target(&self) -> Option<PathBuf> {
+        match &self.tree {
+            Tree::V1(_) => None,
+            Tree::V2(dir) => Some(dir.clone()),
+        }
+    }
+
     /// Every `cgroup.procs` file a new process must be written into to be fully inside.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs()

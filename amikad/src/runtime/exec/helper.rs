@@ -4,10 +4,12 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 use nix::fcntl::FcntlArg;
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, killpg, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
@@ -17,6 +19,7 @@ use super::error::HelperError;
 use super::launch::Launch;
 use super::namespaces::{self, InitHandles};
 use super::spec::ExecSpec;
+use crate::runtime::clone_into::{self, Forked};
 
 /// Signals the helper passes on to the command.
 const FORWARDED: [Signal; 7] = [
@@ -48,26 +51,65 @@ pub(super) fn run(args: &[OsString]) -> Result<i32, HelperError> {
     let spec = read_spec(args)?;
     let launch = Launch::new(&spec)?;
     let init = InitHandles::open(spec.init_pid)?;
-    for procs in &spec.cgroup_procs {
-        namespaces::join_cgroup(procs)?;
-    }
-    let entered_pid_ns = init.enter()?;
+    // On cgroup v2 the command is started in the sandbox's cgroup and the helper stays out, so
+    // neither waits for the kernel's cgroup lock (see `clone_into`). The cgroup.procs files
+    // are opened all the same while host paths still resolve, in case the kernel refuses.
+    let cgroup_dir = spec
+        .cgroup_dir
+        .as_deref()
+        .and_then(|dir| clone_into::open_cgroup(dir).ok());
+    let procs = match cgroup_dir {
+        Some(_) => namespaces::open_procs(&spec.cgroup_procs)?,
+        None => {
+            for procs in &spec.cgroup_procs {
+                namespaces::join_cgroup(procs)?;
+            }
+            Vec::new()
+        }
+    };
+    let entered = init.enter(cgroup_dir.is_some())?;
     // The child sees its parent as pid 0 when the parent lives outside its pid namespace.
-    let parent_seen = if entered_pid_ns {
+    let parent_seen = if entered.pid {
         Pid::from_raw(0)
     } else {
         nix::unistd::getpid()
     };
 
-    // SAFETY: the helper is single-threaded (it runs straight from `main`, before any runtime
-    // or thread exists), so the child may do anything the parent could.
-    match unsafe { nix::unistd::fork() }.map_err(HelperError::os("fork"))? {
-        ForkResult::Child => child::start_command(&spec, &launch, &init.root, parent_seen),
+    match fork_command(cgroup_dir.as_ref(), &procs)? {
+        ForkResult::Child => {
+            if entered.cgroup_deferred {
+                if let Err(err) = init.enter_cgroup_namespace() {
+                    super::say(format_args!("{err}"));
+                    std::process::exit(super::EXIT_SETUP_FAILED);
+                }
+            }
+            child::start_command(&spec, &launch, &init.root, parent_seen)
+        }
         ForkResult::Parent { child } => {
             drop(init);
             supervise(child, spec.tty, &signals)
         }
     }
+}
+
+/// Forks the command: into `cgroup_dir` when there is one, else (or when the kernel refuses)
+/// as a plain fork, after moving the helper into the cgroups of `procs` if it is not there.
+fn fork_command(
+    cgroup_dir: Option<&OwnedFd>,
+    procs: &[(PathBuf, File)],
+) -> Result<ForkResult, HelperError> {
+    if let Some(dir) = cgroup_dir {
+        // SAFETY: the helper is single-threaded (it runs straight from `main`, before any
+        // runtime or thread exists), so the child may do anything the parent could.
+        match unsafe { clone_into::fork_into(dir.as_fd(), CloneFlags::empty()) } {
+            Ok(Forked::Child) => return Ok(ForkResult::Child),
+            Ok(Forked::Parent(child)) => return Ok(ForkResult::Parent { child }),
+            // An older kernel: moved in the old way below.
+            Err(_) => namespaces::join_opened(procs)?,
+        }
+    }
+    // SAFETY: as above, single-threaded.
+    unsafe { nix::unistd::fork() }.map_err(HelperError::os("fork"))
 }
 
 /// Takes the spec from the memfd whose number is the only argument.

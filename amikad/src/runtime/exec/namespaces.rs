@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -50,8 +50,10 @@ impl InitHandles {
         Ok(InitHandles { namespaces, root })
     }
 
-    /// Joins every namespace that differs from ours; returns whether the pid one did.
-    pub(super) fn enter(&self) -> Result<bool, HelperError> {
+    /// Joins every namespace that differs from ours, but the cgroup one when `defer_cgroup`;
+    /// returns which were joined, and whether the cgroup one is left for the command to join
+    /// with [`InitHandles::enter_cgroup_namespace`].
+    pub(super) fn enter(&self, defer_cgroup: bool) -> Result<Entered, HelperError> {
         // All compared before any is joined: inside the sandbox's mount namespace /proc is the
         // sandbox's, where this process has no pid and /proc/self leads nowhere.
         let mut to_join = Vec::new();
@@ -60,13 +62,44 @@ impl InitHandles {
                 to_join.push((*name, *flag, file));
             }
         }
+        let cgroup_deferred = defer_cgroup
+            && to_join
+                .iter()
+                .any(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWCGROUP);
         for (ns, flag, file) in &to_join {
+            if cgroup_deferred && *flag == CloneFlags::CLONE_NEWCGROUP {
+                continue;
+            }
             nix::sched::setns(file, *flag).map_err(|source| HelperError::Setns { ns, source })?;
         }
-        Ok(to_join
-            .iter()
-            .any(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWPID))
+        Ok(Entered {
+            pid: to_join
+                .iter()
+                .any(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWPID),
+            cgroup_deferred,
+        })
     }
+
+    /// Joins the sandbox's cgroup namespace: what the command does first when
+    /// [`InitHandles::enter`] left it, because the helper stays outside the sandbox's cgroup.
+    /// With `nsdelegate`, a process may only be started in (or moved into) a cgroup that its
+    /// cgroup namespace shows, and the helper's cgroup lies outside the sandbox's namespace.
+    pub(super) fn enter_cgroup_namespace(&self) -> Result<(), HelperError> {
+        let (ns, flag, file) = self
+            .namespaces
+            .iter()
+            .find(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWCGROUP)
+            .expect("the cgroup namespace is always opened");
+        nix::sched::setns(file, *flag).map_err(|source| HelperError::Setns { ns, source })
+    }
+}
+
+/// What [`InitHandles::enter`] did.
+pub(super) struct Entered {
+    /// The pid namespace was joined: the command forked next is in the sandbox's.
+    pub(super) pid: bool,
+    /// The cgroup namespace differs and was left for the command to join.
+    pub(super) cgroup_deferred: bool,
 }
 
 /// Opens `path` under the directory `dir`, close-on-exec.
@@ -95,6 +128,36 @@ fn same_namespace(name: &str, file: &File) -> Result<bool, HelperError> {
         source,
     })?;
     Ok(ours.dev() == theirs.dev() && ours.ino() == theirs.ino())
+}
+
+/// Opens `cgroup.procs` files for [`join_opened`], while host paths still resolve.
+pub(super) fn open_procs(files: &[PathBuf]) -> Result<Vec<(PathBuf, File)>, HelperError> {
+    files
+        .iter()
+        .map(|procs| {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(procs)
+                .map_err(|source| HelperError::JoinCgroup {
+                    path: procs.clone(),
+                    source,
+                })?;
+            Ok((procs.clone(), file))
+        })
+        .collect()
+}
+
+/// Moves the helper into the cgroups whose `cgroup.procs` files [`open_procs`] opened.
+pub(super) fn join_opened(files: &[(PathBuf, File)]) -> Result<(), HelperError> {
+    for (path, mut file) in files.iter().map(|(p, f)| (p, f)) {
+        // "0" names the writing process, whatever pid namespace it is in.
+        file.write_all(b"0")
+            .map_err(|source| HelperError::JoinCgroup {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Moves the helper (and so the command it forks) into a cgroup.

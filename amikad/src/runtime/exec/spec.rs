@@ -22,15 +22,19 @@ use super::error::io_errno;
 use super::ARG;
 
 /// Marks the start of an encoded spec, so a stray descriptor is not mistaken for one.
-const MAGIC: &[u8] = b"amika-exec/1\n";
+const MAGIC: &[u8] = b"amika-exec/2\n";
 
 /// Everything the helper needs to run one command in a sandbox.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExecSpec {
     /// The sandbox's init, whose namespaces and root the command enters.
     pub init_pid: i32,
-    /// `cgroup.procs` files the helper joins before entering the namespaces.
+    /// `cgroup.procs` files the helper joins before entering the namespaces, unless the
+    /// command can be started in [`ExecSpec::cgroup_dir`].
     pub cgroup_procs: Vec<PathBuf>,
+    /// On cgroup v2, the sandbox's cgroup directory, to start the command in directly while
+    /// the helper stays outside; when that fails, the helper joins `cgroup_procs` after all.
+    pub cgroup_dir: Option<PathBuf>,
     /// The command's user id.
     pub uid: u32,
     /// The command's primary group id.
@@ -56,6 +60,7 @@ impl fmt::Debug for ExecSpec {
         f.debug_struct("ExecSpec")
             .field("init_pid", &self.init_pid)
             .field("cgroup_procs", &self.cgroup_procs)
+            .field("cgroup_dir", &self.cgroup_dir)
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("groups", &self.groups)
@@ -112,6 +117,12 @@ impl ExecSpec {
         self.cgroup_procs
             .iter()
             .for_each(|p| out.bytes(p.as_os_str().as_bytes()));
+        // Empty for none: a cgroup directory is an absolute path, never empty.
+        let dir = self
+            .cgroup_dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
+        out.bytes(dir.as_os_str().as_bytes());
         out.bytes(self.workdir.as_os_str().as_bytes());
         out.u32(self.env.len() as u32);
         for (name, value) in &self.env {
@@ -139,6 +150,9 @@ impl ExecSpec {
         let cgroup_procs = (0..input.count()?)
             .map(|_| input.bytes().map(|b| PathBuf::from(OsStr::from_bytes(b))))
             .collect::<Result<_, _>>()?;
+        let cgroup_dir = Some(input.bytes()?)
+            .filter(|b| !b.is_empty())
+            .map(|b| PathBuf::from(OsStr::from_bytes(b)));
         let workdir = PathBuf::from(OsStr::from_bytes(input.bytes()?));
         let env = (0..input.count()?)
             .map(|_| Ok::<_, SpecError>((input.string()?, input.string()?)))
@@ -152,6 +166,7 @@ impl ExecSpec {
         Ok(ExecSpec {
             init_pid,
             cgroup_procs,
+            cgroup_dir,
             uid,
             gid,
             groups,

@@ -25,6 +25,7 @@ fn offline_spec(env: &[(&str, &str)]) -> ExecSpec {
     ExecSpec {
         init_pid: 1,
         cgroup_procs: Vec::new(),
+        cgroup_dir: None,
         uid: 1000,
         gid: 1000,
         groups: Vec::new(),
@@ -44,6 +45,7 @@ fn spec_survives_encoding() {
     let spec = ExecSpec {
         init_pid: 42,
         cgroup_procs: vec![PathBuf::from("/sys/fs/cgroup/a b/cgroup.procs")],
+        cgroup_dir: Some(PathBuf::from("/sys/fs/cgroup/a b")),
         uid: 1000,
         gid: 1001,
         groups: vec![1001, 27],
@@ -297,6 +299,45 @@ fn command_joins_the_given_cgroup() {
             && fields.next().is_some_and(|p| p.ends_with(&cgroup.name))
     });
     assert!(joined, "not in {}: {out}", cgroup.name);
+}
+
+#[test]
+fn on_cgroup_v2_the_command_starts_in_the_cgroup_and_the_helper_stays_out() {
+    let sandbox = Sandbox::start();
+    let cgroup = TestCgroup::create_v2("exec");
+    let mut spec = sandbox.spec(1000, &["sleep", "603"]);
+    // No cgroup.procs file: only a start inside the cgroup puts the command there.
+    spec.cgroup_dir = Some(cgroup.path.clone());
+    let mut helper = Helper::spawn(&spec);
+    let command = helper.command_pid(&["sleep", "603"]);
+    let view = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let unified = |text: String| {
+        text.lines()
+            .find(|l| l.starts_with("0::"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        unified(view(command)),
+        Some(format!("0::/{}", cgroup.name)),
+        "the command is in the cgroup"
+    );
+    assert_ne!(
+        unified(view(helper.pid())),
+        Some(format!("0::/{}", cgroup.name)),
+        "the helper stays outside"
+    );
+    let namespace = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap();
+    assert_eq!(
+        namespace(command),
+        namespace(spec.init_pid),
+        "the command joined the sandbox's cgroup namespace itself"
+    );
+    kill(Pid::from_raw(helper.pid()), Signal::SIGKILL).unwrap();
+    helper.wait();
+    wait_for("the command to die", || {
+        let alive = process_state(command).is_some_and(|state| state != 'Z');
+        (!alive).then_some(())
+    });
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! calls on data prepared in advance, and failures reported as raw bytes on the readiness
 //! pipe.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sched::{self, CloneFlags};
@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use super::report::EARLY_FAILURE;
 use super::setup::ChildPlan;
 use super::SpawnError;
+use crate::runtime::clone_into::{self, Forked};
 
 /// Stack of the cloned child until it executes init; it only makes a few system calls.
 const CHILD_STACK_SIZE: usize = 256 * 1024;
@@ -41,14 +42,38 @@ pub(super) fn clone_child(plan: &ChildPlan, flags: CloneFlags) -> Result<Pid, Sp
         what: "block signals around the clone",
         source: e.into(),
     })?;
-    let child = Box::new(|| -> isize { child_main(plan, &argv, &envp) });
-    // SAFETY: without CLONE_VM the child runs on its own copy of `stack` and of the heap, so
-    // nothing it does can disturb the parent. `child_main` makes only async-signal-safe
-    // system calls on data prepared above and never returns: it executes init or exits.
-    // Its stack use is a few small frames, far below CHILD_STACK_SIZE.
-    let cloned = unsafe { sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) };
+    let mut refused = None;
+    let born_inside = match &plan.cgroup {
+        // SAFETY: the child makes only async-signal-safe system calls on data prepared above
+        // and never returns: it executes init or exits.
+        Some(cgroup) => match unsafe { clone_into::fork_into(cgroup.as_fd(), flags) } {
+            Ok(Forked::Child) => child_main(plan, &argv, &envp, Cgroup::BornInside),
+            Ok(Forked::Parent(pid)) => Some(pid),
+            // Refused (an older kernel): cloned below and moved in by the child instead.
+            Err(errno) => {
+                refused = Some(errno);
+                None
+            }
+        },
+        None => None,
+    };
+    let cloned = match born_inside {
+        Some(pid) => Ok(pid),
+        None => {
+            let child = Box::new(|| -> isize { child_main(plan, &argv, &envp, Cgroup::Join) });
+            // SAFETY: without CLONE_VM the child runs on its own copy of `stack` and of the
+            // heap, so nothing it does can disturb the parent. `child_main` makes only
+            // async-signal-safe system calls on data prepared above and never returns: it
+            // executes init or exits. Its stack use is a few small frames, far below
+            // CHILD_STACK_SIZE.
+            unsafe { sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+        }
+    };
     // Restoring a mask that was just read back cannot fail.
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
+    if let Some(errno) = refused {
+        tracing::debug!(%errno, "starting init inside its cgroup was refused; it moves in");
+    }
 
     cloned.map_err(|e| SpawnError::Prepare {
         what: "clone the sandbox init into new namespaces",
@@ -56,13 +81,29 @@ pub(super) fn clone_child(plan: &ChildPlan, flags: CloneFlags) -> Result<Pid, Sp
     })
 }
 
+/// Whether the child still has to move itself into its cgroups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cgroup {
+    /// It was started in its cgroup v2 cgroup.
+    BornInside,
+    /// It writes itself into each `cgroup.procs` file.
+    Join,
+}
+
 /// The cloned child, up to executing init. Allocation, locks and anything else that is not
 /// async-signal-safe are forbidden here.
-fn child_main(plan: &ChildPlan, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> ! {
+fn child_main(
+    plan: &ChildPlan,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    cgroup: Cgroup,
+) -> ! {
     let ready = plan.ready_fd;
-    for path in &plan.procs {
-        if let Err(errno) = join_cgroup(path) {
-            early_failure(ready, errno, b"join cgroup ", path.as_bytes());
+    if cgroup == Cgroup::Join {
+        for path in &plan.procs {
+            if let Err(errno) = join_cgroup(path) {
+                early_failure(ready, errno, b"join cgroup ", path.as_bytes());
+            }
         }
     }
     // SAFETY: unshare takes flags only.

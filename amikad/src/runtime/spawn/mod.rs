@@ -4,8 +4,9 @@
 //! other threads held at that instant (the allocator's among them). So everything the child
 //! needs is made before the clone (the `setup` module): C strings, the readiness pipe and
 //! `/dev/null`. Between clone and exec the child (the `child` module) makes only plain system
-//! calls: it joins the sandbox's cgroups, enters a new cgroup namespace (so the sandbox sees
-//! its own cgroup as the root), points its standard streams at `/dev/null` and executes the
+//! calls: it joins the sandbox's cgroups (on cgroup v2 it is born in its cgroup instead, see
+//! [`clone_into`](super::clone_into)), enters a new cgroup namespace (so the sandbox sees its
+//! own cgroup as the root), points its standard streams at `/dev/null` and executes the
 //! daemon binary again as [`init`](super::init), which builds the sandbox and reports on the
 //! readiness pipe (protocol in [`init`](super::init); read by the `report` module).
 //!
@@ -62,8 +63,12 @@ pub struct InitSpec {
     /// A host directory of identity files for init to bind over the tree's `/etc`.
     pub identity: Option<PathBuf>,
     /// `cgroup.procs` files of the sandbox's cgroups (one per v1 hierarchy, or one for v2).
-    /// The child joins each before it makes its cgroup namespace.
+    /// The child joins each before it makes its cgroup namespace, unless it was started in
+    /// [`InitSpec::cgroup_dir`].
     pub cgroup_procs: Vec<PathBuf>,
+    /// On cgroup v2, the sandbox's cgroup directory, to start init in directly; when that
+    /// fails (a kernel before 5.7), init is moved in through `cgroup_procs` instead.
+    pub cgroup_dir: Option<PathBuf>,
 }
 
 /// A running init, identified so that a later reuse of its pid is not mistaken for it.
@@ -112,6 +117,7 @@ pub fn start_init(spec: &InitSpec) -> Result<InitProcess, SpawnError> {
         network = spec.network.as_str(),
         exe = %spec.exe.display(),
         cgroups = ?spec.cgroup_procs,
+        cgroup_dir = ?spec.cgroup_dir,
         "starting sandbox init"
     );
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Prepare {

@@ -60,6 +60,8 @@ pub(super) struct ChildPlan {
     pub(super) argv: Vec<CString>,
     /// The `cgroup.procs` files to join.
     pub(super) procs: Vec<CString>,
+    /// The cgroup v2 directory to start the child in, when there is one and it opened.
+    pub(super) cgroup: Option<OwnedFd>,
     /// The write end of the readiness pipe, kept open across the exec.
     pub(super) ready_fd: RawFd,
     /// `/dev/null`, for the standard streams.
@@ -89,10 +91,16 @@ impl ChildPlan {
             .iter()
             .map(|p| c_string("cgroup.procs path", p.as_os_str()))
             .collect::<Result<_, _>>()?;
+        // One that cannot be opened is left to the join, which reports the path if it fails.
+        let cgroup = spec
+            .cgroup_dir
+            .as_deref()
+            .and_then(|dir| crate::runtime::clone_into::open_cgroup(dir).ok());
         Ok(ChildPlan {
             exe: c_string("init executable", spec.exe.as_os_str())?,
             argv,
             procs,
+            cgroup,
             ready_fd,
             null_fd,
         })

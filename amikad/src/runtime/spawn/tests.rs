@@ -27,6 +27,7 @@ fn spec(root: &Path, network: NetworkMode) -> InitSpec {
         network,
         identity: None,
         cgroup_procs: Vec::new(),
+        cgroup_dir: None,
     }
 }
 
@@ -273,6 +274,29 @@ fn init_joins_its_cgroup_and_sees_it_as_the_root() {
         "the sandbox sees its cgroup as /:\n{inside}"
     );
     // Init goes first, so that the cgroup is empty when it is removed.
+    drop(init);
+}
+
+#[test]
+fn init_starts_in_a_cgroup_v2_directory_without_joining() {
+    let cgroup = TestCgroup::create_v2("spawn");
+    let tree = busybox_tree();
+    let mut spec = spec(tree.path(), NetworkMode::None);
+    // No cgroup.procs file to fall back on: only a start inside the cgroup puts it there.
+    spec.cgroup_dir = Some(cgroup.path.clone());
+    let init = Running::start(&spec);
+
+    let host_view = fs::read_to_string(format!("/proc/{}/cgroup", init.pid())).unwrap();
+    let line = host_view
+        .lines()
+        .find(|l| l.starts_with("0::"))
+        .unwrap_or_default();
+    assert_eq!(line, format!("0::/{}", cgroup.name), "{host_view}");
+    let inside = init.run(&["/bin/cat", "/proc/1/cgroup"]);
+    assert!(
+        inside.lines().any(|l| l == "0::/"),
+        "the sandbox sees its cgroup as /:\n{inside}"
+    );
     drop(init);
 }
 

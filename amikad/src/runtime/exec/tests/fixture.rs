@@ -107,6 +107,7 @@ impl Sandbox {
         ExecSpec {
             init_pid: self.init,
             cgroup_procs: Vec::new(),
+            cgroup_dir: None,
             uid,
             gid: uid,
             groups: vec![uid],
