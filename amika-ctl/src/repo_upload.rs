@@ -5,7 +5,8 @@
 //! [`CREATE_ARCHIVE_WORKTREE`] (the working tree as it is). The bundle and the inner tar are
 //! made first, as the caller, in a private temporary directory; their sizes must be known
 //! before their headers are written. The directory is removed as soon as both files are open,
-//! so an upload that is interrupted leaves nothing behind.
+//! so an upload that is interrupted leaves nothing behind. A client killed before that, while
+//! git writes the bundle, leaves the directory in `$TMPDIR`: nothing removes it later.
 
 use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Read, Seek, Write};

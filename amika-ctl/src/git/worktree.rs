@@ -3,7 +3,8 @@
 //!
 //! Symlinks stay symlinks and are never followed; file modes are kept. Directories that git
 //! lists as entries are submodules or nested repositories, which carry their own history and
-//! are skipped. A tracked file deleted from the working tree is simply not there.
+//! are skipped. A tracked file deleted from the working tree is simply not there. Files
+//! hard-linked to each other arrive as separate copies.
 
 use std::ffi::OsStr;
 use std::fs;
