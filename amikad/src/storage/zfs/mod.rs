@@ -400,26 +400,12 @@ impl Storage for ZfsStorage {
             kind,
             id: String::new(),
         };
-        let columns = format!("name,{}", layout::DELETED);
-        let out = self
-            .cli
-            .zfs(&[
-                "list",
-                "-H",
-                "-o",
-                &columns,
-                "-t",
-                "filesystem",
-                "-d",
-                "1",
-                &area,
-            ])
-            .map_err(|e| self.fail("list", &area_ref, e))?;
-        let mut ids: Vec<String> = out
-            .lines()
-            .filter_map(|line| line.split_once('\t'))
-            .filter(|(_, deleted)| *deleted != "on")
-            .filter_map(|(name, _)| self.layout.id_in(kind, name))
+        let all =
+            listing::filesystems(&self.cli, &area).map_err(|e| self.fail("list", &area_ref, e))?;
+        let mut ids: Vec<String> = all
+            .iter()
+            .filter(|fs| !fs.deleted)
+            .filter_map(|fs| self.layout.id_in(kind, &fs.name))
             .map(str::to_owned)
             .collect();
         ids.sort();
