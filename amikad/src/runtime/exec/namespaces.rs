@@ -149,7 +149,8 @@ pub(super) fn open_procs(files: &[PathBuf]) -> Result<Vec<(PathBuf, File)>, Help
 
 /// Moves the helper into the cgroups whose `cgroup.procs` files [`open_procs`] opened.
 pub(super) fn join_opened(files: &[(PathBuf, File)]) -> Result<(), HelperError> {
-    for (path, mut file) in files.iter().map(|(p, f)| (p, f)) {
+    for (path, file) in files {
+        let mut file: &File = file;
         // "0" names the writing process, whatever pid namespace it is in.
         file.write_all(b"0")
             .map_err(|source| HelperError::JoinCgroup {
