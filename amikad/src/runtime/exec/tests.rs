@@ -302,6 +302,24 @@ fn command_joins_the_given_cgroup() {
 }
 
 #[test]
+fn a_cgroup_directory_the_kernel_refuses_falls_back_to_joining() {
+    let sandbox = Sandbox::start();
+    let cgroup = TestCgroup::create("exec-fallback");
+    // Not a cgroup at all: clone3 refuses it, as an older kernel refuses the flag.
+    let not_a_cgroup = tempfile::tempdir().unwrap();
+    let mut spec = sandbox.spec(1000, &["cat", "/proc/self/cgroup"]);
+    spec.cgroup_procs = vec![cgroup.procs()];
+    spec.cgroup_dir = Some(not_a_cgroup.path().to_owned());
+    let out = run_ok(&spec);
+    let joined = out.lines().any(|line| {
+        let mut fields = line.splitn(3, ':').skip(1);
+        fields.next() == Some(cgroup.controllers)
+            && fields.next().is_some_and(|p| p.ends_with(&cgroup.name))
+    });
+    assert!(joined, "not in {}: {out}", cgroup.name);
+}
+
+#[test]
 fn on_cgroup_v2_the_command_starts_in_the_cgroup_and_the_helper_stays_out() {
     let sandbox = Sandbox::start();
     let cgroup = TestCgroup::create_v2("exec");

@@ -301,6 +301,24 @@ fn init_starts_in_a_cgroup_v2_directory_without_joining() {
 }
 
 #[test]
+fn a_cgroup_directory_the_kernel_refuses_falls_back_to_joining() {
+    let cgroup = TestCgroup::create("spawn-fallback");
+    let tree = busybox_tree();
+    let not_a_cgroup = tempfile::tempdir().unwrap();
+    let mut spec = spec(tree.path(), NetworkMode::None);
+    spec.cgroup_procs = vec![cgroup.procs()];
+    // Not a cgroup at all: clone3 refuses it, as an older kernel refuses the flag.
+    spec.cgroup_dir = Some(not_a_cgroup.path().to_owned());
+    let init = Running::start(&spec);
+    let host_view = fs::read_to_string(format!("/proc/{}/cgroup", init.pid())).unwrap();
+    assert!(
+        host_view.contains(&format!("/{}\n", cgroup.name)),
+        "{host_view}"
+    );
+    drop(init);
+}
+
+#[test]
 fn failures_before_init_runs_name_the_step() {
     require_root(ROOT);
     let tree = busybox_tree();
