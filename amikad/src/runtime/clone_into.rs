@@ -96,7 +96,7 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
 
-    use crate::runtime::test_support::{require_root, TestCgroup};
+    use crate::runtime::test_support::{require_root, v2_cgroup_of, TestCgroup};
     use nix::sys::signal::{kill, Signal};
     use nix::sys::wait::waitpid;
 
@@ -112,15 +112,10 @@ mod tests {
                 unsafe { libc::pause() };
             },
             Forked::Parent(child) => {
-                let view = std::fs::read_to_string(format!("/proc/{child}/cgroup"));
+                let seen = v2_cgroup_of(child.as_raw());
                 kill(child, Signal::SIGKILL).unwrap();
                 waitpid(child, None).unwrap();
-                let view = view.unwrap();
-                let line = view
-                    .lines()
-                    .find(|l| l.starts_with("0::"))
-                    .unwrap_or_default();
-                assert_eq!(line, format!("0::/{}", cgroup.name), "{view}");
+                assert_eq!(seen, Some(format!("/{}", cgroup.name)));
             }
         }
     }

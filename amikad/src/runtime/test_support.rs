@@ -155,6 +155,14 @@ impl TestCgroup {
     }
 }
 
+/// The cgroup v2 path of process `pid`: its `0::` line in `/proc/<pid>/cgroup`, if any.
+pub fn v2_cgroup_of(pid: i32) -> Option<String> {
+    let view = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    view.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::to_owned)
+}
+
 impl Drop for TestCgroup {
     fn drop(&mut self) {
         // The kernel lets go of a cgroup a moment after its last process is reaped.

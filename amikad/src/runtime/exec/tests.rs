@@ -15,7 +15,7 @@ use super::launch::Launch;
 use super::spec::SpecError;
 use super::ExecSpec;
 use crate::runtime::test_support::{
-    cap_mask, process_state, stat_fields, wait_for, TestCgroup, CAP_SYS_ADMIN,
+    cap_mask, process_state, stat_fields, v2_cgroup_of, wait_for, TestCgroup, CAP_SYS_ADMIN,
 };
 
 mod fixture;
@@ -286,19 +286,23 @@ fn terminal_stdin_becomes_the_controlling_terminal() {
     );
 }
 
-#[test]
-fn command_joins_the_given_cgroup() {
-    let sandbox = Sandbox::start();
-    let cgroup = TestCgroup::create("exec");
-    let mut spec = sandbox.spec(1000, &["cat", "/proc/self/cgroup"]);
-    spec.cgroup_procs = vec![cgroup.procs()];
-    let out = run_ok(&spec);
+/// Asserts that `out`, a command's `/proc/self/cgroup`, places it in `cgroup`.
+fn assert_in_cgroup(out: &str, cgroup: &TestCgroup) {
     let joined = out.lines().any(|line| {
         let mut fields = line.splitn(3, ':').skip(1);
         fields.next() == Some(cgroup.controllers)
             && fields.next().is_some_and(|p| p.ends_with(&cgroup.name))
     });
     assert!(joined, "not in {}: {out}", cgroup.name);
+}
+
+#[test]
+fn command_joins_the_given_cgroup() {
+    let sandbox = Sandbox::start();
+    let cgroup = TestCgroup::create("exec");
+    let mut spec = sandbox.spec(1000, &["cat", "/proc/self/cgroup"]);
+    spec.cgroup_procs = vec![cgroup.procs()];
+    assert_in_cgroup(&run_ok(&spec), &cgroup);
 }
 
 #[test]
@@ -310,13 +314,7 @@ fn a_cgroup_directory_the_kernel_refuses_falls_back_to_joining() {
     let mut spec = sandbox.spec(1000, &["cat", "/proc/self/cgroup"]);
     spec.cgroup_procs = vec![cgroup.procs()];
     spec.cgroup_dir = Some(not_a_cgroup.path().to_owned());
-    let out = run_ok(&spec);
-    let joined = out.lines().any(|line| {
-        let mut fields = line.splitn(3, ':').skip(1);
-        fields.next() == Some(cgroup.controllers)
-            && fields.next().is_some_and(|p| p.ends_with(&cgroup.name))
-    });
-    assert!(joined, "not in {}: {out}", cgroup.name);
+    assert_in_cgroup(&run_ok(&spec), &cgroup);
 }
 
 #[test]
@@ -328,20 +326,15 @@ fn on_cgroup_v2_the_command_starts_in_the_cgroup_and_the_helper_stays_out() {
     spec.cgroup_dir = Some(cgroup.path.clone());
     let mut helper = Helper::spawn(&spec);
     let command = helper.command_pid(&["sleep", "603"]);
-    let view = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let unified = |text: String| {
-        text.lines()
-            .find(|l| l.starts_with("0::"))
-            .map(str::to_owned)
-    };
+    let inside = Some(format!("/{}", cgroup.name));
     assert_eq!(
-        unified(view(command)),
-        Some(format!("0::/{}", cgroup.name)),
+        v2_cgroup_of(command),
+        inside,
         "the command is in the cgroup"
     );
     assert_ne!(
-        unified(view(helper.pid())),
-        Some(format!("0::/{}", cgroup.name)),
+        v2_cgroup_of(helper.pid()),
+        inside,
         "the helper stays outside"
     );
     let namespace = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap();

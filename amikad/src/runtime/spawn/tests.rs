@@ -13,7 +13,8 @@ use super::report::{decode_report, Report, EARLY_FAILURE};
 use super::*;
 use crate::runtime::init;
 use crate::runtime::test_support::{
-    amikad_binary, busybox_tree, cap_mask, process_state, require_root, TestCgroup, CAP_SYS_ADMIN,
+    amikad_binary, busybox_tree, cap_mask, process_state, require_root, v2_cgroup_of, TestCgroup,
+    CAP_SYS_ADMIN,
 };
 
 /// Why most of these tests need root.
@@ -286,12 +287,7 @@ fn init_starts_in_a_cgroup_v2_directory_without_joining() {
     spec.cgroup_dir = Some(cgroup.path.clone());
     let init = Running::start(&spec);
 
-    let host_view = fs::read_to_string(format!("/proc/{}/cgroup", init.pid())).unwrap();
-    let line = host_view
-        .lines()
-        .find(|l| l.starts_with("0::"))
-        .unwrap_or_default();
-    assert_eq!(line, format!("0::/{}", cgroup.name), "{host_view}");
+    assert_eq!(v2_cgroup_of(init.pid()), Some(format!("/{}", cgroup.name)));
     let inside = init.run(&["/bin/cat", "/proc/1/cgroup"]);
     assert!(
         inside.lines().any(|l| l == "0::/"),
